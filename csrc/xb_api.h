@@ -1,0 +1,137 @@
+/* xenballoon core: declarations shared by the C build and the cffi cdef.
+ *
+ * This file is parsed by cffi as it is: no preprocessor lines except
+ * "#define NAME <integer>", no attributes, no function bodies.
+ *
+ * Everything is struct-of-arrays: a guest page is a byte of flags plus a
+ * 32-bit list link (indexed by pfn); a host frame is a 32-bit data tag plus
+ * its slot in the free stack (indexed by mfn); a domain's physmap is a
+ * 32-bit mfn per gfn.  Functions return status codes; Python turns them into
+ * exceptions, in one place per backend.  xenballoon._pycore implements the
+ * same functions in plain Python and is the oracle for this file.
+ */
+
+#define XB_NIL 4294967295          /* no pfn / no mfn (list end, unpopulated gfn) */
+#define XB_MAX_GFNS 268435456      /* 2^28 pages (1 TiB) of guest physical space */
+
+/* enum bp_state, with the seed's values */
+#define XB_BP_DONE 0
+#define XB_BP_WAIT 1
+#define XB_BP_EAGAIN 2
+#define XB_BP_ECANCELED 3
+#define XB_BUG -1                  /* the hypervisor refused a decrease: BUG_ON */
+#define XB_ENOMEM -12
+#define XB_EINVAL -22
+
+/* guest page flags (xb_guest.flags[pfn]); a pfn with no state bit is
+ * unpopulated address space that is not in the balloon (offline hotplug) */
+#define XB_PG_FREE 1               /* on a free list of the page allocator */
+#define XB_PG_WORKLOAD 2           /* allocated by the workload */
+#define XB_PG_BALLOON 4            /* on the balloon list (PageOffline) */
+#define XB_PG_HANDED 8             /* handed out by alloc_xenballooned_pages */
+#define XB_PG_HIGHMEM 16           /* constant: pfn >= lowmem_pages */
+#define XB_PG_MARK 128             /* scratch bit, always clear between calls */
+
+/* gfp masks understood by the guest allocator */
+#define XB_GFP_USER 0              /* lowmem only */
+#define XB_GFP_HIGHUSER 1          /* highmem first, then lowmem (GFP_BALLOON) */
+
+typedef struct xb_host {
+    uint32_t *free_stack;          /* free mfns; the top is free_stack[free_pages-1] */
+    uint32_t *tag;                 /* per mfn: domid whose data it holds, 0 = scrubbed */
+    uint64_t total_pages;
+    uint64_t free_pages;
+    uint64_t leaks;                /* frames handed out still holding another domain's data */
+    int scrub_freed;               /* hypervisor scrubs frames released to the pool */
+    uint64_t fault_increase_calls; /* the next N populate hypercalls ... */
+    uint64_t fault_increase_max;   /* ... populate at most this many frames each */
+} xb_host;
+
+typedef struct xb_domain {
+    xb_host *host;
+    uint32_t *p2m;                 /* per gfn: mfn, or XB_NIL when unpopulated */
+    uint64_t nr_gfns;              /* length of p2m */
+    uint64_t tot_pages;
+    uint64_t max_pages;
+    uint32_t domid;
+} xb_domain;
+
+/* struct balloon_stats, field for field (signed: credit arithmetic) */
+typedef struct xb_stats {
+    int64_t current_pages;
+    int64_t target_pages;
+    int64_t target_unpopulated;
+    int64_t balloon_low;
+    int64_t balloon_high;
+    int64_t total_pages;
+    int64_t schedule_delay;
+    int64_t max_schedule_delay;
+    int64_t retry_count;
+    int64_t max_retry_count;
+} xb_stats;
+
+typedef struct xb_guest {
+    xb_domain *dom;
+    uint8_t *flags;                /* per pfn: XB_PG_* */
+    uint32_t *next;                /* per pfn: next pfn on its list, XB_NIL at the end */
+    uint64_t nr_pfns;              /* pfns that exist; arrays hold capacity entries */
+    uint64_t capacity;
+    uint64_t lowmem_pages;
+    uint32_t balloon_head;
+    uint32_t balloon_tail;
+    uint32_t free_head[2];         /* [0] lowmem, [1] highmem; LIFO */
+    uint64_t nr_free[2];
+    uint64_t totalram_pages;
+    uint64_t totalreserve_pages;
+    uint64_t fail_page_allocs;     /* fault: the next N page allocations fail */
+    int scrub_pages;               /* xen_scrub_pages */
+    uint64_t batch;                /* frame_list entries */
+    uint64_t *frame_list;
+    xb_stats stats;
+} xb_guest;
+
+/* Return conventions: hypercalls return how many gfns they did (stopping at
+ * the first they cannot do); functions taking a pfn array return n when
+ * every pfn was accepted, else the index of the first pfn refused (and then
+ * change nothing); balloon.c steps return an XB_BP_* state, or XB_BUG,
+ * XB_ENOMEM or XB_EINVAL (and then change nothing). */
+
+/* host: the pool of machine frames; initially mfn 0 is handed out first */
+xb_host *xb_host_new(uint64_t total_pages, int scrub_freed);
+void xb_host_free(xb_host *h);
+int xb_host_check(const xb_host *h, xb_domain **doms, uint64_t nr_doms, char *msg, uint64_t msg_len);
+uint64_t xb_host_state_bytes(const xb_host *h);
+
+/* domains: created with gfns 0..memory-1 populated from the pool (NULL when
+ * the pool lacks them, or on allocation failure); released = every frame
+ * back to the pool (it stays usable, with nothing populated) */
+xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t max_pages);
+void xb_domain_release(xb_domain *d);
+void xb_domain_free(xb_domain *d);
+int xb_domain_grow(xb_domain *d, uint64_t nr_gfns);
+int64_t xb_xenmem_populate_physmap(xb_domain *d, const uint64_t *gfns, uint64_t n);
+int64_t xb_xenmem_decrease_reservation(xb_domain *d, const uint64_t *gfns, uint64_t n);
+uint64_t xb_domain_state_bytes(const xb_domain *d);
+
+/* guest: pfns 0..nr_pfns-1; the populated ones start on the free lists in
+ * ascending pfn order (the lowest is allocated first), the rest are offline */
+xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
+                       uint64_t reserve_pages, uint64_t batch, int scrub_pages);
+void xb_guest_free(xb_guest *g);
+int xb_guest_grow(xb_guest *g, uint64_t nr_pfns);
+int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len);
+uint64_t xb_guest_state_bytes(const xb_guest *g);
+
+/* the workload: all-or-nothing (XB_ENOMEM); writes the domain's tag into each
+ * frame it takes; freeing leaves the data in place */
+int xb_workload_alloc(xb_guest *g, uint64_t n, uint64_t *out);
+int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n);
+
+/* balloon.c */
+void xb_balloon_append(xb_guest *g, uint32_t pfn);
+int xb_increase_reservation(xb_guest *g, uint64_t nr_pages);
+int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp);
+int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);
+int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n);
+int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n);
+uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max);

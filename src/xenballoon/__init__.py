@@ -1,0 +1,58 @@
+"""xenballoon: the Xen memory balloon driver (Linux ``balloon.c``) on a simulated Xen host.
+
+>>> import xenballoon as xb
+>>> sim = xb.Simulation()
+>>> hv = xb.Hypervisor(sim, total_pages=65536)
+>>> guest = xb.Guest(hv.create_domain(16384, name="vm1"))
+>>> balloon = xb.Balloon(guest)
+>>> hv.mem_set(guest.domain.domid, 32 * 1024)     # KiB, as `xl mem-set` takes it
+>>> sim.run()
+>>> balloon.stats.current_pages, balloon.state.name
+(8192, 'DONE')
+"""
+
+from __future__ import annotations
+
+from ._backend import BACKEND
+from ._pycore import (
+    PG_BALLOON,
+    PG_FREE,
+    PG_HANDED,
+    PG_HIGHMEM,
+    PG_WORKLOAD,
+)
+from .balloon import Balloon, BalloonStats, BPState
+from .errors import InvariantError, OutOfMemory, XenBalloonError
+from .guest import Guest
+from .hypervisor import PAGE_SIZE, Domain, Hypervisor
+from .sim import Simulation, Timer
+from .xenstore import WatchHandle, XenStore
+
+__version__ = "0.1.0"
+
+PAGES_PER_SECTION = 32768  # 128 MiB memory sections (x86-64 SECTION_SIZE_BITS = 27)
+
+__all__ = [
+    "BACKEND",
+    "Balloon",
+    "BalloonStats",
+    "BPState",
+    "Domain",
+    "Guest",
+    "Hypervisor",
+    "InvariantError",
+    "OutOfMemory",
+    "PAGE_SIZE",
+    "PAGES_PER_SECTION",
+    "PG_BALLOON",
+    "PG_FREE",
+    "PG_HANDED",
+    "PG_HIGHMEM",
+    "PG_WORKLOAD",
+    "Simulation",
+    "Timer",
+    "WatchHandle",
+    "XenBalloonError",
+    "XenStore",
+    "__version__",
+]

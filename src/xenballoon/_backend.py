@@ -1,0 +1,32 @@
+"""Choose the core at import: ``XENBALLOON_BACKEND=c`` (default) or ``python``."""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+BACKENDS = ("c", "python")
+
+
+def _load() -> tuple[str, ModuleType]:
+    name = os.environ.get("XENBALLOON_BACKEND", "c").strip().lower() or "c"
+    if name == "c":
+        try:
+            from . import _ccore
+        except ImportError as exc:
+            raise ImportError(
+                "xenballoon's compiled core (xenballoon._core) is missing or broken: "
+                f"{exc}. Reinstall with `pip install .`, or set XENBALLOON_BACKEND=python "
+                "to use the pure-Python reference core."
+            ) from exc
+        return name, _ccore
+    if name == "python":
+        from . import _pycore
+
+        return name, _pycore
+    raise ImportError(
+        f"unknown XENBALLOON_BACKEND {name!r}; valid values are: {', '.join(BACKENDS)}"
+    )
+
+
+BACKEND, core = _load()

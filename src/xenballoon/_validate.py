@@ -1,0 +1,50 @@
+"""Argument checks shared by the public entry points: bad input changes nothing."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+# Counts above this are absurd for any simulated machine (2^40 pages = 4 PiB).
+MAX_COUNT = 1 << 40
+
+
+def as_count(value: Any, name: str, *, maximum: int = MAX_COUNT, minimum: int = 0) -> int:
+    """An integer count in ``[minimum, maximum]``; bools, floats and strings are refused."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not bool")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {number}")
+    if number > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {number}")
+    return number
+
+
+def as_pfns(values: Any, name: str = "pfns", *, limit: int = 1 << 32) -> np.ndarray:
+    """A 1-D C-contiguous uint64 array of non-negative integers below ``limit``.
+
+    Always a new array, so callers may hand it to the core without aliasing the user's.
+    """
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array-like of integers, not {type(values).__name__}")
+    try:
+        array = np.asarray(values)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 1-D array-like of non-negative integers: {exc}") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {array.dtype}")
+    if array.dtype.kind == "i" and int(array.min()) < 0:
+        raise ValueError(f"{name} must be non-negative, got {int(array.min())}")
+    if int(array.max()) >= limit:
+        raise ValueError(f"{name} must be below {limit}, got {int(array.max())}")
+    return np.array(array, dtype=np.uint64, order="C", copy=True)

@@ -1,0 +1,265 @@
+"""The balloon driver: Linux ``drivers/xen/balloon.c`` over the core.
+
+The worker is ``balloon_process``: one frame_list per turn of its loop, each turn a
+single call into the core; ``update_schedule`` holds all the backoff.  The core does
+the per-page work and the reservation accounting.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from . import _validate
+from ._backend import core
+from .errors import InvariantError, OutOfMemory
+from .frontend import TargetWatch, log
+from .guest import Guest, _refusal
+from .hotplug import NoHotplug
+from .sim import DelayedWork
+
+__all__ = ["Balloon", "BalloonStats", "BPState"]
+
+MAX_BATCH = 1 << 20
+
+
+class BPState(enum.IntEnum):
+    """What ``balloon_process`` ended with.
+
+    DONE: done or nothing to do; WAIT: wait to be rescheduled (hotplugged memory to be
+    onlined); EAGAIN: error, go to sleep and retry; ECANCELED: error, operation cancelled.
+    """
+
+    DONE = core.BP_DONE
+    WAIT = core.BP_WAIT
+    EAGAIN = core.BP_EAGAIN
+    ECANCELED = core.BP_ECANCELED
+
+
+@dataclass(frozen=True)
+class BalloonStats:
+    """``struct balloon_stats``: the driver works to make current_pages == target_pages."""
+
+    current_pages: int
+    target_pages: int
+    target_unpopulated: int
+    balloon_low: int
+    balloon_high: int
+    total_pages: int
+    schedule_delay: int
+    max_schedule_delay: int
+    retry_count: int
+    max_retry_count: int
+
+
+_STATS = tuple(f.name for f in fields(BalloonStats))
+
+
+class Balloon:
+    """``balloon_init()`` plus the xen-balloon front end, for one guest."""
+
+    def __init__(self, guest: Guest, *, hotplug: bool = False, batch: int = 512,
+                 max_retry_count: int = 4, max_schedule_delay: int = 32,
+                 scrub_pages: bool = True) -> None:
+        if not isinstance(guest, Guest):
+            raise TypeError(f"guest must be a Guest, not {type(guest).__name__}")
+        guest._require_alive()
+        if guest.balloon is not None:
+            raise ValueError(f"domain {guest.domain.domid} already has a balloon driver")
+        if hotplug:
+            raise NotImplementedError(
+                "memory hotplug (hotplug=True) is not implemented yet; "
+                "use hotplug=False (targets above the boot memory are then clamped)")
+        batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
+        max_retry_count = _validate.as_count(max_retry_count, "max_retry_count")
+        max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
+                                                minimum=1)
+        self.guest = guest
+        self._g = guest._core
+        self._s = self._g.stats
+        self.hotplug = bool(hotplug)
+        self.batch = batch
+        core.guest_set_batch(self._g, batch)
+        self._g.scrub_pages = int(bool(scrub_pages))
+        self._reserve = NoHotplug(self._s)
+        self._state = BPState.DONE
+        self._hz = guest.sim.hz
+        self._worker = DelayedWork(guest.sim, self._balloon_process)
+        self._balloon_init(max_retry_count, max_schedule_delay)
+        guest.balloon = self
+        self._watch = TargetWatch(self)
+
+    def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
+        log.info("xen:balloon: Initialising balloon driver")
+        s, guest = self._s, self.guest
+        s.current_pages = guest.totalram_pages
+        s.target_pages = s.current_pages
+        s.balloon_low = s.balloon_high = 0
+        s.total_pages = s.current_pages
+        s.target_unpopulated = 0
+        s.schedule_delay = 1
+        s.max_schedule_delay = max_schedule_delay
+        s.retry_count = 1
+        s.max_retry_count = max_retry_count
+        if guest.pv and guest.nr_pfns > guest.boot_pages:
+            # balloon_add_region: the extra pfns of a PV guest start in the balloon.
+            start = guest.boot_pages
+            rc = core.balloon_add_region(self._g, start, guest.nr_pfns - start)
+            if rc != 0:
+                raise InvariantError(f"cannot add pfns {start}.. to the balloon ({rc})")
+
+    # --- the worker --------------------------------------------------------------------------
+    def _update_schedule(self, state: int) -> int:
+        """All the backoff: DONE resets it, EAGAIN doubles the delay or cancels."""
+        s = self._s
+        if state == core.BP_WAIT or state == core.BP_ECANCELED:
+            return state
+        if state == core.BP_DONE:
+            s.schedule_delay = 1
+            s.retry_count = 1
+            return state
+        s.retry_count += 1
+        if s.max_retry_count != 0 and s.retry_count > s.max_retry_count:
+            s.schedule_delay = 1
+            s.retry_count = 1
+            return core.BP_ECANCELED
+        s.schedule_delay = min(s.schedule_delay << 1, s.max_schedule_delay)
+        return core.BP_EAGAIN
+
+    def _balloon_process(self) -> None:
+        """The work item: move one frame_list per turn while there is credit and no error."""
+        if not self.guest.alive:
+            return
+        g, s = self._g, self._s
+        state = core.BP_DONE
+        while True:
+            credit = s.target_pages - s.current_pages
+            if credit > 0:
+                if s.balloon_low or s.balloon_high:
+                    state = core.increase_reservation(g, credit)
+                else:
+                    state = self._reserve.reserve_additional_memory()
+            if credit < 0:
+                n_pages = min(-credit, core.mem_available(g))
+                state = core.decrease_reservation(g, n_pages, core.GFP_HIGHUSER)
+                if state == core.BUG:
+                    raise InvariantError(
+                        f"domain {self.guest.domain.domid}: Xen refused to take back every "
+                        "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
+                if state == core.BP_DONE and n_pages != -credit and (
+                        n_pages < g.totalreserve_pages):
+                    state = core.BP_EAGAIN
+            state = self._update_schedule(state)
+            if not (credit and state == core.BP_DONE):
+                break
+        self._state = BPState(state)
+        if state == core.BP_EAGAIN:
+            self._worker.schedule(s.schedule_delay * self._hz)
+
+    # --- the driver's interface --------------------------------------------------------------
+    def set_target(self, pages: int) -> None:
+        """``balloon_set_new_target``: store the target and kick the worker (delay 0)."""
+        self.guest._require_alive()
+        self._s.target_pages = _validate.as_count(pages, "pages")
+        self._worker.schedule(0)
+
+    @property
+    def stats(self) -> BalloonStats:
+        """A snapshot of ``balloon_stats``."""
+        s = self._s
+        return BalloonStats(*(int(getattr(s, name)) for name in _STATS))
+
+    @property
+    def state(self) -> BPState:
+        """What the last ``balloon_process`` ended with (DONE before it first runs)."""
+        return self._state
+
+    @property
+    def credit(self) -> int:
+        """``current_credit()``: target_pages - current_pages."""
+        return int(self._s.target_pages - self._s.current_pages)
+
+    @property
+    def work_pending(self) -> bool:
+        """The worker is queued (possibly waiting out a backoff delay)."""
+        return self._worker.pending
+
+    @property
+    def max_retry_count(self) -> int:
+        return int(self._s.max_retry_count)
+
+    @max_retry_count.setter
+    def max_retry_count(self, value: int) -> None:
+        self._s.max_retry_count = _validate.as_count(value, "max_retry_count")
+
+    @property
+    def max_schedule_delay(self) -> int:
+        return int(self._s.max_schedule_delay)
+
+    @max_schedule_delay.setter
+    def max_schedule_delay(self, value: int) -> None:
+        self._s.max_schedule_delay = _validate.as_count(value, "max_schedule_delay",
+                                                        minimum=1)
+
+    @property
+    def scrub_pages(self) -> bool:
+        """``xen_scrub_pages``: clear pages before they go back to Xen."""
+        return bool(self._g.scrub_pages)
+
+    @scrub_pages.setter
+    def scrub_pages(self, value: bool) -> None:
+        self._g.scrub_pages = int(bool(value))
+
+    @property
+    def hotplug_unpopulated(self) -> bool:
+        """The ``xen.balloon.hotplug_unpopulated`` sysctl (hotplug balloons only)."""
+        return False
+
+    @hotplug_unpopulated.setter
+    def hotplug_unpopulated(self, value: bool) -> None:
+        raise ValueError("hotplug_unpopulated needs a balloon with hotplug=True")
+
+    def alloc_ballooned_pages(self, n: int) -> np.ndarray:
+        """``alloc_xenballooned_pages``: ``n`` unpopulated lowmem pages, for mappings.
+
+        All or nothing: where the seed would fail part-way, xenballoon refuses up front
+        and raises ``OutOfMemory`` with every counter as it was.
+        """
+        self.guest._require_alive()
+        n = _validate.as_count(n, "n", maximum=core.MAX_GFNS)
+        rc, pfns = core.alloc_xenballooned_pages(self._g, n)
+        if rc == core.ENOMEM:
+            raise OutOfMemory(
+                f"cannot hand out {n} ballooned pages: {self._s.balloon_low} lowmem pages "
+                f"in the balloon, {self.guest.mem_available} available to balloon out")
+        if rc == core.BUG:
+            raise InvariantError("a page the allocator would balloon out is not populated")
+        return pfns
+
+    def free_ballooned_pages(self, pfns: Any) -> None:
+        """``free_xenballooned_pages``: return handed-out pages to the balloon."""
+        self.guest._require_alive()
+        array = _validate.as_pfns(pfns)
+        rc = int(core.free_xenballooned_pages(self._g, array))
+        if rc != array.size:
+            raise ValueError(_refusal(array, rc, "handed out by alloc_ballooned_pages"))
+        # The balloon may be too large now; shrink it if needed.
+        if self.credit:
+            self._worker.schedule(0)
+
+    def ballooned_pfns(self) -> np.ndarray:
+        """The balloon's pages in list order (lowmem first)."""
+        return core.ballooned_pfns(self._g)
+
+    def _shutdown(self) -> None:
+        self._watch.unwatch()
+        self._worker.cancel()
+
+    def __repr__(self) -> str:
+        s = self._s
+        return (f"<Balloon domain {self.guest.domain.domid}: current={s.current_pages} "
+                f"target={s.target_pages} balloon={s.balloon_low + s.balloon_high} "
+                f"state={self._state.name}>")

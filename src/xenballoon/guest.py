@@ -1,0 +1,151 @@
+"""The Linux guest's memory: its page frames, page allocator and reserve.
+
+Pages are pfns ``0 .. nr_pfns-1``; the ones the domain holds at boot start free.
+The workload (``alloc_pages``/``free_pages``) stands in for everything the
+guest's programs do with memory: it writes its data into the frames it takes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _validate
+from ._backend import core
+from .errors import InvariantError, OutOfMemory
+from .hypervisor import Domain
+
+if TYPE_CHECKING:
+    from .balloon import Balloon
+    from .sim import Simulation
+
+__all__ = ["Guest"]
+
+
+class Guest:
+    """A Linux guest running in ``domain``.
+
+    ``lowmem_pages``: pfns at and above it are highmem (None: no highmem, as on 64-bit).
+    ``reserve_pages``: ``totalreserve_pages`` (default ``max(1, memory // 128)``; at least 1,
+    since with no reserve the seed's inflate loop never ends once memory runs out).
+    ``pv``: a PV guest booted with ``maxmem > memory``, whose extra pfns start ballooned.
+    """
+
+    def __init__(self, domain: Domain, *, lowmem_pages: int | None = None,
+                 reserve_pages: int | None = None, pv: bool = False) -> None:
+        if not isinstance(domain, Domain):
+            raise TypeError(f"domain must be a Domain, not {type(domain).__name__}")
+        domain._require_alive()
+        if domain.guest is not None:
+            raise ValueError(f"domain {domain.domid} already runs a guest")
+        memory = domain.tot_pages
+        nr_pfns = max(memory, domain.max_pages) if pv else memory
+        lowmem = core.MAX_GFNS if lowmem_pages is None else _validate.as_count(
+            lowmem_pages, "lowmem_pages", maximum=core.MAX_GFNS)
+        reserve = max(1, memory // 128) if reserve_pages is None else _validate.as_count(
+            reserve_pages, "reserve_pages", minimum=1)
+        self.domain = domain
+        self.pv = bool(pv)
+        self.boot_pages = memory
+        if core.domain_grow(domain._core, nr_pfns) != 0:
+            raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
+        self._core = core.guest_new(domain._core, nr_pfns, lowmem, reserve, 512, True)
+        self.balloon: Balloon | None = None
+        domain.guest = self
+
+    @property
+    def sim(self) -> Simulation:
+        return self.domain.hypervisor.sim
+
+    @property
+    def alive(self) -> bool:
+        return self.domain.alive
+
+    @property
+    def nr_pfns(self) -> int:
+        """Pfns that exist (populated or not)."""
+        return int(self._core.nr_pfns)
+
+    @property
+    def lowmem_pages(self) -> int | None:
+        low = int(self._core.lowmem_pages)
+        return None if low >= core.MAX_GFNS else low
+
+    @property
+    def totalram_pages(self) -> int:
+        """Pages managed by the page allocator (free or in use)."""
+        return int(self._core.totalram_pages)
+
+    @property
+    def nr_free_pages(self) -> int:
+        return int(self._core.nr_free[0]) + int(self._core.nr_free[1])
+
+    @property
+    def totalreserve_pages(self) -> int:
+        return int(self._core.totalreserve_pages)
+
+    @property
+    def mem_available(self) -> int:
+        """``si_mem_available()``: free pages above the reserve, never negative."""
+        return int(core.mem_available(self._core))
+
+    def page_flags(self) -> np.ndarray:
+        """Per-pfn state flags (``xenballoon.PG_*``): a zero-copy view of the core's array."""
+        return core.guest_flags(self._core)[: self.nr_pfns]
+
+    # --- the workload ------------------------------------------------------------------------
+    def alloc_pages(self, n: int) -> np.ndarray:
+        """The workload takes ``n`` free pages and writes its data into them."""
+        self._require_alive()
+        n = _validate.as_count(n, "n")
+        pfns = core.workload_alloc(self._core, n)
+        if pfns is None:
+            raise OutOfMemory(f"guest of domain {self.domain.domid} has "
+                              f"{self.nr_free_pages} free pages, {n} requested")
+        return pfns
+
+    def free_pages(self, pfns: Any) -> None:
+        """The workload gives pages back (their data stays until scrubbed)."""
+        self._require_alive()
+        array = _validate.as_pfns(pfns)
+        rc = int(core.workload_free(self._core, array))
+        if rc != array.size:
+            raise ValueError(_refusal(array, rc, "owned by the workload"))
+
+    def fail_next_allocations(self, n: int) -> None:
+        """Fault injection: the driver's next ``n`` page allocations fail."""
+        self._core.fail_page_allocs = _validate.as_count(n, "n")
+
+    # --- checks ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise ``InvariantError`` naming the first broken page-state invariant."""
+        if not self.alive:
+            return
+        message = core.guest_check(self._core)
+        if message is not None:
+            raise InvariantError(f"guest of domain {self.domain.domid}: {message}")
+
+    def state_bytes(self) -> int:
+        """Bytes the core holds for this guest's page state."""
+        return int(core.guest_state_bytes(self._core))
+
+    def _require_alive(self) -> None:
+        if not self.alive:
+            raise ValueError(f"the guest's domain {self.domain.domid} has been destroyed")
+
+    def _shutdown(self) -> None:
+        if self.balloon is not None:
+            self.balloon._shutdown()
+
+    def __repr__(self) -> str:
+        return (f"<Guest of domain {self.domain.domid}: {self.totalram_pages} pages managed, "
+                f"{self.nr_free_pages} free>")
+
+
+def _refusal(array: np.ndarray, index: int, wanted: str) -> str:
+    """Explain why the core refused ``array[index]`` (nothing was changed)."""
+    pfn = int(array[index])
+    if pfn in array[:index]:
+        return f"pfn {pfn} appears twice (at index {index}); nothing was freed"
+    return f"pfn {pfn} (index {index}) is not {wanted}; nothing was freed"
