@@ -15,15 +15,9 @@ Boot = Callable[..., xb.Balloon]
 
 
 def record_runs(balloon: xb.Balloon) -> list[tuple[float, str]]:
-    """Wrap the work item: (time, state) after each balloon_process run."""
+    """(time, state) after each balloon_process run."""
     runs: list[tuple[float, str]] = []
-    inner = balloon._worker.fn
-
-    def fn() -> None:
-        inner()
-        runs.append((balloon.guest.sim.now, balloon.state.name))
-
-    balloon._worker.fn = fn
+    balloon.add_listener(lambda b: runs.append((b.guest.sim.now, b.state.name)))
     return runs
 
 
@@ -583,3 +577,17 @@ def test_destroying_the_domain_stops_the_driver(boot: Boot) -> None:
     assert hv.free_pages == hv.total_pages
     with pytest.raises(ValueError):
         b.set_target(5)
+
+
+def test_listener_can_be_removed(boot: Boot) -> None:
+    """add_listener returns a function that removes the listener."""
+    b = boot(100)
+    seen: list[int] = []
+    remove = b.add_listener(lambda bal: seen.append(bal.stats.current_pages))
+    b.set_target(50)
+    b.guest.sim.run()
+    remove()
+    remove()
+    b.set_target(60)
+    b.guest.sim.run()
+    assert seen == [50]

@@ -8,6 +8,7 @@ the per-page work and the reservation accounting.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -86,6 +87,7 @@ class Balloon:
         self._g.scrub_pages = int(bool(scrub_pages))
         self._reserve = NoHotplug(self._s)
         self._state = BPState.DONE
+        self._listeners: list[Callable[[Balloon], object]] = []
         self._hz = guest.sim.hz
         self._worker = DelayedWork(guest.sim, self._balloon_process)
         self._balloon_init(max_retry_count, max_schedule_delay)
@@ -158,6 +160,20 @@ class Balloon:
         self._state = BPState(state)
         if state == core.BP_EAGAIN:
             self._worker.schedule(s.schedule_delay * self._hz)
+        for listener in tuple(self._listeners):
+            listener(self)
+
+    def add_listener(self, callback: Callable[[Balloon], object]) -> Callable[[], None]:
+        """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return remove
 
     # --- the driver's interface --------------------------------------------------------------
     def set_target(self, pages: int) -> None:
