@@ -40,7 +40,7 @@ def test_mem_available_never_negative(machine: Machine) -> None:
 
 
 def test_workload_alloc_and_free(machine: Machine) -> None:
-    """alloc_pages hands out free pages (into the reserve if need be); free_pages takes them back."""
+    """alloc_pages hands out free pages (even the reserve); free_pages takes them back."""
     hv = machine(1000)
     guest = xb.Guest(hv.create_domain(100))
     pfns = guest.alloc_pages(100)

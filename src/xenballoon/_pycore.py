@@ -23,28 +23,24 @@ PG_STATE = PG_FREE | PG_WORKLOAD | PG_BALLOON | PG_HANDED
 
 GFP_USER, GFP_HIGHUSER = 0, 1
 
-_STATS_FIELDS = (
-    "current_pages",
-    "target_pages",
-    "target_unpopulated",
-    "balloon_low",
-    "balloon_high",
-    "total_pages",
-    "schedule_delay",
-    "max_schedule_delay",
-    "retry_count",
-    "max_retry_count",
-)
-
-
 class Stats:
     """struct balloon_stats."""
 
-    __slots__ = _STATS_FIELDS
+    __slots__ = ("current_pages", "target_pages", "target_unpopulated", "balloon_low",
+                 "balloon_high", "total_pages", "schedule_delay", "max_schedule_delay",
+                 "retry_count", "max_retry_count")
 
     def __init__(self) -> None:
-        for name in _STATS_FIELDS:
-            setattr(self, name, 0)
+        self.current_pages = 0
+        self.target_pages = 0
+        self.target_unpopulated = 0
+        self.balloon_low = 0
+        self.balloon_high = 0
+        self.total_pages = 0
+        self.schedule_delay = 0
+        self.max_schedule_delay = 0
+        self.retry_count = 0
+        self.max_retry_count = 0
 
 
 class Host:

@@ -36,7 +36,8 @@ def as_pfns(values: Any, name: str = "pfns", *, limit: int = 1 << 32) -> np.ndar
     try:
         array = np.asarray(values)
     except (OverflowError, ValueError) as exc:
-        raise ValueError(f"{name} must be a 1-D array-like of non-negative integers: {exc}") from None
+        raise ValueError(
+            f"{name} must be a 1-D array-like of non-negative integers: {exc}") from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     if array.size == 0:
