@@ -8,8 +8,14 @@ from types import ModuleType
 BACKENDS = ("c", "python")
 
 
-def _load() -> tuple[str, ModuleType]:
-    name = os.environ.get("XENBALLOON_BACKEND", "c").strip().lower() or "c"
+def load(name: str | None = None) -> ModuleType:
+    """The core module for ``name`` ("c" or "python"); None: the default backend."""
+    if name is None:
+        return core
+    return _load(name)[1]
+
+
+def _load(name: str) -> tuple[str, ModuleType]:
     if name == "c":
         try:
             from . import _ccore
@@ -25,8 +31,9 @@ def _load() -> tuple[str, ModuleType]:
 
         return name, _pycore
     raise ImportError(
-        f"unknown XENBALLOON_BACKEND {name!r}; valid values are: {', '.join(BACKENDS)}"
+        f"unknown xenballoon backend {name!r} (XENBALLOON_BACKEND); "
+        f"valid values are: {', '.join(BACKENDS)}"
     )
 
 
-BACKEND, core = _load()
+BACKEND, core = _load(os.environ.get("XENBALLOON_BACKEND", "c").strip().lower() or "c")

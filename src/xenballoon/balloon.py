@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _pycore as K
 from . import _validate
-from ._backend import core
 from .errors import InvariantError, OutOfMemory
 from .frontend import TargetWatch, log
 from .guest import Guest, _refusal
@@ -34,10 +34,10 @@ class BPState(enum.IntEnum):
     onlined); EAGAIN: error, go to sleep and retry; ECANCELED: error, operation cancelled.
     """
 
-    DONE = core.BP_DONE
-    WAIT = core.BP_WAIT
-    EAGAIN = core.BP_EAGAIN
-    ECANCELED = core.BP_ECANCELED
+    DONE = K.BP_DONE
+    WAIT = K.BP_WAIT
+    EAGAIN = K.BP_EAGAIN
+    ECANCELED = K.BP_ECANCELED
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,12 @@ class Balloon:
         max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
                                                 minimum=1)
         self.guest = guest
+        self._impl = guest._impl
         self._g = guest._core
         self._s = self._g.stats
         self.hotplug = bool(hotplug)
         self.batch = batch
-        core.guest_set_batch(self._g, batch)
+        self._impl.guest_set_batch(self._g, batch)
         self._g.scrub_pages = int(bool(scrub_pages))
         self._reserve = NoHotplug(self._s)
         self._state = BPState.DONE
@@ -109,7 +110,7 @@ class Balloon:
         if guest.pv and guest.nr_pfns > guest.boot_pages:
             # balloon_add_region: the extra pfns of a PV guest start in the balloon.
             start = guest.boot_pages
-            rc = core.balloon_add_region(self._g, start, guest.nr_pfns - start)
+            rc = self._impl.balloon_add_region(self._g, start, guest.nr_pfns - start)
             if rc != 0:
                 raise InvariantError(f"cannot add pfns {start}.. to the balloon ({rc})")
 
@@ -117,9 +118,9 @@ class Balloon:
     def _update_schedule(self, state: int) -> int:
         """All the backoff: DONE resets it, EAGAIN doubles the delay or cancels."""
         s = self._s
-        if state == core.BP_WAIT or state == core.BP_ECANCELED:
+        if state == K.BP_WAIT or state == K.BP_ECANCELED:
             return state
-        if state == core.BP_DONE:
+        if state == K.BP_DONE:
             s.schedule_delay = 1
             s.retry_count = 1
             return state
@@ -127,38 +128,38 @@ class Balloon:
         if s.max_retry_count != 0 and s.retry_count > s.max_retry_count:
             s.schedule_delay = 1
             s.retry_count = 1
-            return core.BP_ECANCELED
+            return K.BP_ECANCELED
         s.schedule_delay = min(s.schedule_delay << 1, s.max_schedule_delay)
-        return core.BP_EAGAIN
+        return K.BP_EAGAIN
 
     def _balloon_process(self) -> None:
         """The work item: move one frame_list per turn while there is credit and no error."""
         if not self.guest.alive:
             return
         g, s = self._g, self._s
-        state = core.BP_DONE
+        state = K.BP_DONE
         while True:
             credit = s.target_pages - s.current_pages
             if credit > 0:
                 if s.balloon_low or s.balloon_high:
-                    state = core.increase_reservation(g, credit)
+                    state = self._impl.increase_reservation(g, credit)
                 else:
                     state = self._reserve.reserve_additional_memory()
             if credit < 0:
-                n_pages = min(-credit, core.mem_available(g))
-                state = core.decrease_reservation(g, n_pages, core.GFP_HIGHUSER)
-                if state == core.BUG:
+                n_pages = min(-credit, self._impl.mem_available(g))
+                state = self._impl.decrease_reservation(g, n_pages, K.GFP_HIGHUSER)
+                if state == K.BUG:
                     raise InvariantError(
                         f"domain {self.guest.domain.domid}: Xen refused to take back every "
                         "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
-                if state == core.BP_DONE and n_pages != -credit and (
+                if state == K.BP_DONE and n_pages != -credit and (
                         n_pages < g.totalreserve_pages):
-                    state = core.BP_EAGAIN
+                    state = K.BP_EAGAIN
             state = self._update_schedule(state)
-            if not (credit and state == core.BP_DONE):
+            if not (credit and state == K.BP_DONE):
                 break
         self._state = BPState(state)
-        if state == core.BP_EAGAIN:
+        if state == K.BP_EAGAIN:
             self._worker.schedule(s.schedule_delay * self._hz)
         for listener in tuple(self._listeners):
             listener(self)
@@ -245,13 +246,13 @@ class Balloon:
         and raises ``OutOfMemory`` with every counter as it was.
         """
         self.guest._require_alive()
-        n = _validate.as_count(n, "n", maximum=core.MAX_GFNS)
-        rc, pfns = core.alloc_xenballooned_pages(self._g, n)
-        if rc == core.ENOMEM:
+        n = _validate.as_count(n, "n", maximum=K.MAX_GFNS)
+        rc, pfns = self._impl.alloc_xenballooned_pages(self._g, n)
+        if rc == K.ENOMEM:
             raise OutOfMemory(
                 f"cannot hand out {n} ballooned pages: {self._s.balloon_low} lowmem pages "
                 f"in the balloon, {self.guest.mem_available} available to balloon out")
-        if rc == core.BUG:
+        if rc == K.BUG:
             raise InvariantError("a page the allocator would balloon out is not populated")
         return pfns
 
@@ -259,7 +260,7 @@ class Balloon:
         """``free_xenballooned_pages``: return handed-out pages to the balloon."""
         self.guest._require_alive()
         array = _validate.as_pfns(pfns)
-        rc = int(core.free_xenballooned_pages(self._g, array))
+        rc = int(self._impl.free_xenballooned_pages(self._g, array))
         if rc != array.size:
             raise ValueError(_refusal(array, rc, "handed out by alloc_ballooned_pages"))
         # The balloon may be too large now; shrink it if needed.
@@ -268,7 +269,7 @@ class Balloon:
 
     def ballooned_pfns(self) -> np.ndarray:
         """The balloon's pages in list order (lowmem first)."""
-        return core.ballooned_pfns(self._g)
+        return self._impl.ballooned_pfns(self._g)
 
     def _shutdown(self) -> None:
         self._watch.unwatch()

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _pycore as K
 from . import _validate
-from ._backend import core
 from .errors import InvariantError, OutOfMemory
 from .hypervisor import Domain
 
@@ -39,18 +39,19 @@ class Guest:
         domain._require_alive()
         if domain.guest is not None:
             raise ValueError(f"domain {domain.domid} already runs a guest")
+        self._impl = domain.hypervisor._impl
         memory = domain.tot_pages
         nr_pfns = max(memory, domain.max_pages) if pv else memory
-        lowmem = core.MAX_GFNS if lowmem_pages is None else _validate.as_count(
-            lowmem_pages, "lowmem_pages", maximum=core.MAX_GFNS)
+        lowmem = K.MAX_GFNS if lowmem_pages is None else _validate.as_count(
+            lowmem_pages, "lowmem_pages", maximum=K.MAX_GFNS)
         reserve = max(1, memory // 128) if reserve_pages is None else _validate.as_count(
             reserve_pages, "reserve_pages", minimum=1)
         self.domain = domain
         self.pv = bool(pv)
         self.boot_pages = memory
-        if core.domain_grow(domain._core, nr_pfns) != 0:
+        if self._impl.domain_grow(domain._core, nr_pfns) != 0:
             raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
-        self._core = core.guest_new(domain._core, nr_pfns, lowmem, reserve, 512, True)
+        self._core = self._impl.guest_new(domain._core, nr_pfns, lowmem, reserve, 512, True)
         self.balloon: Balloon | None = None
         domain.guest = self
 
@@ -70,7 +71,7 @@ class Guest:
     @property
     def lowmem_pages(self) -> int | None:
         low = int(self._core.lowmem_pages)
-        return None if low >= core.MAX_GFNS else low
+        return None if low >= K.MAX_GFNS else low
 
     @property
     def totalram_pages(self) -> int:
@@ -88,18 +89,18 @@ class Guest:
     @property
     def mem_available(self) -> int:
         """``si_mem_available()``: free pages above the reserve, never negative."""
-        return int(core.mem_available(self._core))
+        return int(self._impl.mem_available(self._core))
 
     def page_flags(self) -> np.ndarray:
         """Per-pfn state flags (``xenballoon.PG_*``): a zero-copy view of the core's array."""
-        return core.guest_flags(self._core)[: self.nr_pfns]
+        return self._impl.guest_flags(self._core)[: self.nr_pfns]
 
     # --- the workload ------------------------------------------------------------------------
     def alloc_pages(self, n: int) -> np.ndarray:
         """The workload takes ``n`` free pages and writes its data into them."""
         self._require_alive()
         n = _validate.as_count(n, "n")
-        pfns = core.workload_alloc(self._core, n)
+        pfns = self._impl.workload_alloc(self._core, n)
         if pfns is None:
             raise OutOfMemory(f"guest of domain {self.domain.domid} has "
                               f"{self.nr_free_pages} free pages, {n} requested")
@@ -109,7 +110,7 @@ class Guest:
         """The workload gives pages back (their data stays until scrubbed)."""
         self._require_alive()
         array = _validate.as_pfns(pfns)
-        rc = int(core.workload_free(self._core, array))
+        rc = int(self._impl.workload_free(self._core, array))
         if rc != array.size:
             raise ValueError(_refusal(array, rc, "owned by the workload"))
 
@@ -122,13 +123,13 @@ class Guest:
         """Raise ``InvariantError`` naming the first broken page-state invariant."""
         if not self.alive:
             return
-        message = core.guest_check(self._core)
+        message = self._impl.guest_check(self._core)
         if message is not None:
             raise InvariantError(f"guest of domain {self.domain.domid}: {message}")
 
     def state_bytes(self) -> int:
         """Bytes the core holds for this guest's page state."""
-        return int(core.guest_state_bytes(self._core))
+        return int(self._impl.guest_state_bytes(self._core))
 
     def _require_alive(self) -> None:
         if not self.alive:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _validate
-from ._backend import core
+from . import _backend, _validate
+from . import _pycore as K
 from .errors import InvariantError, OutOfMemory
 from .sim import Simulation
 from .xenstore import XenStore
@@ -64,7 +64,7 @@ class Domain:
 
     def physmap(self) -> np.ndarray:
         """The p2m (gfn -> mfn, ``0xFFFFFFFF`` when unpopulated): a zero-copy view."""
-        return core.domain_p2m(self._core)[: int(self._core.nr_gfns)]
+        return self.hypervisor._impl.domain_p2m(self._core)[: int(self._core.nr_gfns)]
 
     def _require_alive(self) -> None:
         if not self.alive:
@@ -80,15 +80,20 @@ class Hypervisor:
     """A Xen host with ``total_pages`` frames of memory.
 
     ``scrub_freed``: the hypervisor clears every frame a domain gives back.
+    ``backend``: "c" or "python" for this host and everything on it (default: the
+    process-wide choice, ``xenballoon.BACKEND``); lets one process compare the two cores.
     """
 
-    def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True) -> None:
+    def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
+                 backend: str | None = None) -> None:
         if not isinstance(sim, Simulation):
             raise TypeError(f"sim must be a Simulation, not {type(sim).__name__}")
         total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
                                          maximum=MAX_HOST_PAGES)
         self.sim = sim
-        self._core = core.host_new(total_pages, bool(scrub_freed))
+        self._impl = _backend.load(backend)
+        self.backend = "python" if self._impl is K else "c"
+        self._core = self._impl.host_new(total_pages, bool(scrub_freed))
         self._domains: dict[int, Domain] = {}
         self._next_domid = 1
         self.xenstore = XenStore()
@@ -125,15 +130,15 @@ class Hypervisor:
     def create_domain(self, memory: int, *, maxmem: int | None = None,
                       name: str | None = None) -> Domain:
         """Build a domain with ``memory`` frames (gfns 0..memory-1) and its xenstore nodes."""
-        memory = _validate.as_count(memory, "memory", maximum=core.MAX_GFNS)
+        memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
-            maxmem, "maxmem", maximum=core.MAX_GFNS)
+            maxmem, "maxmem", maximum=K.MAX_GFNS)
         if maxmem < memory:
             raise ValueError(f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         domid = self._next_domid
-        cdom = core.domain_new(self._core, domid, memory, maxmem)
+        cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:
             raise OutOfMemory(f"cannot create a domain of {memory} pages: "
                               f"the host has {self.free_pages} free")
@@ -152,7 +157,7 @@ class Hypervisor:
         domain = self._lookup(domain)
         if domain.guest is not None:
             domain.guest._shutdown()
-        core.domain_release(domain._core)
+        self._impl.domain_release(domain._core)
         domain.alive = False
         del self._domains[domain.domid]
         self.xenstore.rm(domain.home)
@@ -173,16 +178,16 @@ class Hypervisor:
     def increase_reservation(self, domid: int, gfns: Any) -> int:
         """XENMEM_populate_physmap: populate each gfn in turn; returns how many were done."""
         domain = self._lookup(domid)
-        frames = _validate.as_pfns(gfns, "gfns", limit=core.MAX_GFNS)
+        frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
         if frames.size:
-            core.domain_grow(domain._core, int(frames.max()) + 1)
-        return int(core.xenmem_populate_physmap(domain._core, frames))
+            self._impl.domain_grow(domain._core, int(frames.max()) + 1)
+        return int(self._impl.xenmem_populate_physmap(domain._core, frames))
 
     def decrease_reservation(self, domid: int, gfns: Any) -> int:
         """XENMEM_decrease_reservation: release each gfn in turn; returns how many were done."""
         domain = self._lookup(domid)
-        frames = _validate.as_pfns(gfns, "gfns", limit=core.MAX_GFNS)
-        return int(core.xenmem_decrease_reservation(domain._core, frames))
+        frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
+        return int(self._impl.xenmem_decrease_reservation(domain._core, frames))
 
     # --- the toolstack -------------------------------------------------------------------------
     def mem_set(self, domid: int, target_kb: int) -> None:
@@ -194,7 +199,7 @@ class Hypervisor:
     def mem_max(self, domid: int, max_kb: int) -> None:
         """``xl mem-max``: set the domain's ``max_pages`` (KiB, rounded down to pages)."""
         domain = self._lookup(domid)
-        max_kb = _validate.as_count(max_kb, "max_kb", maximum=core.MAX_GFNS * KIB_PER_PAGE)
+        max_kb = _validate.as_count(max_kb, "max_kb", maximum=K.MAX_GFNS * KIB_PER_PAGE)
         domain._core.max_pages = max_kb // KIB_PER_PAGE
         self.xenstore.write(f"{domain.home}/memory/static-max", str(max_kb))
 
@@ -206,14 +211,14 @@ class Hypervisor:
 
     def check(self) -> None:
         """Raise ``InvariantError`` naming the first broken accounting invariant."""
-        message = core.host_check(self._core, [d._core for d in self._domains.values()])
+        message = self._impl.host_check(self._core, [d._core for d in self._domains.values()])
         if message is not None:
             raise InvariantError(message)
 
     def state_bytes(self) -> int:
         """Bytes the core holds for the host and its domains' physmaps."""
-        return int(core.host_state_bytes(self._core)) + sum(
-            int(core.domain_state_bytes(d._core)) for d in self._domains.values())
+        return int(self._impl.host_state_bytes(self._core)) + sum(
+            int(self._impl.domain_state_bytes(d._core)) for d in self._domains.values())
 
     def __repr__(self) -> str:
         return (f"<Hypervisor total={self.total_pages} free={self.free_pages} "
