@@ -26,10 +26,7 @@ def machine() -> Iterator[Callable[..., xb.Hypervisor]]:
 
     yield make
     for hv in made:
-        hv.check()
-        for domain in hv.domains.values():
-            if domain.guest is not None:
-                domain.guest.check()
+        hv.check(guests=True)
 
 
 @pytest.fixture

@@ -135,26 +135,30 @@ def _release_frame(d: Domain, gfn: int) -> None:
 
 def host_check(h: Host, doms: list[Domain]) -> str | None:
     """Every frame in exactly one place; tot_pages matches the physmap; nothing lost."""
-    seen = np.zeros(h.total_pages, dtype=np.uint8)
+    # NOTE: plain lists instead of numpy scalars, for performance reasons (checks run
+    # after every step of the property tests).
+    seen = [False] * h.total_pages
+    pool = h.free_stack[: h.free_pages].tolist()
     for i in range(h.free_pages):
-        mfn = int(h.free_stack[i])
+        mfn = pool[i]
         if mfn >= h.total_pages:
             return f"pool slot {i} holds mfn {mfn}, beyond the host's {h.total_pages} frames"
         if seen[mfn]:
             return f"mfn {mfn} is in the pool twice"
-        seen[mfn] = 1
+        seen[mfn] = True
     held = 0
     for d in doms:
         populated = 0
+        p2m = d.p2m[: d.nr_gfns].tolist()
         for gfn in range(d.nr_gfns):
-            mfn = int(d.p2m[gfn])
+            mfn = p2m[gfn]
             if mfn == NIL:
                 continue
             if mfn >= h.total_pages:
                 return f"domain {d.domid} gfn {gfn} maps mfn {mfn}, beyond the host's frames"
             if seen[mfn]:
                 return f"mfn {mfn} is held twice (found again at domain {d.domid} gfn {gfn})"
-            seen[mfn] = 1
+            seen[mfn] = True
             populated += 1
         if populated != d.tot_pages:
             return (f"domain {d.domid} has tot_pages {d.tot_pages} "
@@ -521,11 +525,19 @@ def ballooned_pfns(g: Guest) -> np.ndarray:
 
 
 def guest_check(g: Guest) -> str | None:
-    """Every pfn in one state, lists consistent with flags and counters."""
+    """Every pfn in one state, lists consistent with flags and counters.
+
+    Also: handed-out pages are lowmem and counted by ``target_unpopulated``; a workload
+    page's frame holds the workload's data; the domain holds exactly the populated pfns.
+    """
     d = g.dom
+    # NOTE: plain lists instead of numpy scalars, for performance reasons (checks run
+    # after every step of the property tests).
+    flags, nxt, tag = g.flags[: g.nr_pfns].tolist(), g.next.tolist(), d.host.tag
+    p2m = d.p2m[: min(d.nr_gfns, g.nr_pfns)].tolist()
     counts = {PG_FREE: 0, PG_WORKLOAD: 0, PG_BALLOON: 0, PG_HANDED: 0}
     for pfn in range(g.nr_pfns):
-        f = int(g.flags[pfn])
+        f = flags[pfn]
         if f & PG_MARK:
             return f"pfn {pfn} has a stale mark"
         if bool(f & PG_HIGHMEM) != (pfn >= g.lowmem_pages):
@@ -533,19 +545,25 @@ def guest_check(g: Guest) -> str | None:
         state = f & PG_STATE
         if state not in (0, PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED):
             return f"pfn {pfn} is in more than one state (flags {f:#x})"
-        populated = pfn < d.nr_gfns and d.p2m[pfn] != NIL
+        populated = pfn < d.nr_gfns and p2m[pfn] != NIL
         if populated != bool(state & (PG_FREE | PG_WORKLOAD)):
             what = "populated" if populated else "not populated"
             return f"pfn {pfn} is {what} but has flags {f:#x}"
+        if state == PG_HANDED and f & PG_HIGHMEM:
+            return f"pfn {pfn} is handed out but highmem"
+        if state == PG_WORKLOAD and tag[p2m[pfn]] != d.domid:
+            return (f"pfn {pfn} belongs to the workload but its frame holds "
+                    f"tag {int(tag[p2m[pfn]])}, not {d.domid}")
         if state:
             counts[state] += 1
     for z in (0, 1):
         n, pfn = 0, g.free_head[z]
         while pfn != NIL:
-            if n >= g.nr_pfns or not g.flags[pfn] & PG_FREE or _zone(g, pfn) != z:
+            if (n >= g.nr_pfns or pfn >= g.nr_pfns or not flags[pfn] & PG_FREE
+                    or bool(flags[pfn] & PG_HIGHMEM) != bool(z)):
                 return f"free list {z} is corrupt at pfn {pfn}"
             n += 1
-            pfn = int(g.next[pfn])
+            pfn = nxt[pfn]
         if n != g.nr_free[z]:
             return f"free list {z} holds {n} pages but nr_free is {g.nr_free[z]}"
     if counts[PG_FREE] != g.nr_free[0] + g.nr_free[1]:
@@ -553,15 +571,15 @@ def guest_check(g: Guest) -> str | None:
     low = high = 0
     pfn, last = g.balloon_head, NIL
     while pfn != NIL:
-        if low + high >= g.nr_pfns or not g.flags[pfn] & PG_BALLOON:
+        if low + high >= g.nr_pfns or pfn >= g.nr_pfns or not flags[pfn] & PG_BALLOON:
             return f"balloon list is corrupt at pfn {pfn}"
-        if g.flags[pfn] & PG_HIGHMEM:
+        if flags[pfn] & PG_HIGHMEM:
             high += 1
         elif high:
             return f"lowmem pfn {pfn} follows highmem in the balloon list"
         else:
             low += 1
-        last, pfn = pfn, int(g.next[pfn])
+        last, pfn = pfn, nxt[pfn]
     s = g.stats
     if last != g.balloon_tail:
         return f"balloon tail is {g.balloon_tail} but the list ends at {last}"
@@ -573,6 +591,11 @@ def guest_check(g: Guest) -> str | None:
     managed = counts[PG_FREE] + counts[PG_WORKLOAD]
     if g.totalram_pages != managed:
         return f"totalram_pages is {g.totalram_pages} but {managed} pages are managed"
+    if d.tot_pages != managed:
+        return f"domain {d.domid} holds {d.tot_pages} frames but {managed} pfns are populated"
+    if counts[PG_HANDED] != s.target_unpopulated:
+        return (f"{counts[PG_HANDED]} pages are handed out but target_unpopulated is "
+                f"{s.target_unpopulated}")
     if s.total_pages:  # the balloon driver is initialised
         if s.current_pages != managed:
             return f"current_pages is {s.current_pages} but {managed} pfns are populated"

@@ -120,7 +120,16 @@ class Guest:
 
     # --- checks ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Raise ``InvariantError`` naming the first broken page-state invariant."""
+        """Raise ``InvariantError`` naming the first broken page-state invariant.
+
+        Every pfn is in exactly one state (free, workload, balloon, handed out, or
+        unpopulated and offline); populated exactly when free or workload; the free lists
+        and the balloon list (lowmem before highmem) match the flags and their counters;
+        ``balloon_low + balloon_high`` is the balloon list's length; ``totalram_pages`` and
+        ``current_pages`` are the populated pfns, which are exactly the frames the domain
+        holds; ``total_pages`` is the pfns that exist; handed-out pages are lowmem and
+        number ``target_unpopulated``; a workload page's frame holds the workload's data.
+        """
         if not self.alive:
             return
         message = self._impl.guest_check(self._core)

@@ -209,11 +209,40 @@ class Hypervisor:
         self._core.fault_increase_calls = _validate.as_count(calls, "calls")
         self._core.fault_increase_max = _validate.as_count(max_frames, "max_frames")
 
-    def check(self) -> None:
-        """Raise ``InvariantError`` naming the first broken accounting invariant."""
+    def add_tenant(self, pages: int | None = None, *, leave: int | None = None,
+                   name: str = "tenant") -> Domain:
+        """Fault injection: another tenant takes frames from the host pool.
+
+        The tenant is an ordinary domain of ``pages`` frames, or, with ``leave=k``, of every
+        free frame but ``k`` (neither given: all of them).  Being a domain, it keeps
+        ``check()`` true, and ``destroy_domain(tenant)`` gives its frames back: the fault
+        clears.  Raises ``OutOfMemory`` and changes nothing when the pool lacks the frames.
+        """
+        if pages is not None and leave is not None:
+            raise TypeError("give pages or leave, not both")
+        if pages is None:
+            leave = _validate.as_count(0 if leave is None else leave, "leave")
+            if leave > self.free_pages:
+                raise OutOfMemory(f"cannot leave {leave} frames free: the host has "
+                                  f"{self.free_pages} free")
+            pages = self.free_pages - leave
+        return self.create_domain(pages, name=name)
+
+    def check(self, *, guests: bool = False) -> None:
+        """Raise ``InvariantError`` naming the first broken accounting invariant.
+
+        The host: every frame is in exactly one place (the pool or one domain's populated
+        gfn), each domain's ``tot_pages`` equals its populated gfns, and the pool plus all
+        domains make ``total_pages``.  With ``guests=True`` also ``Guest.check()`` every
+        guest running on this host, in domid order (the cheap way to check everything).
+        """
         message = self._impl.host_check(self._core, [d._core for d in self._domains.values()])
         if message is not None:
             raise InvariantError(message)
+        if guests:
+            for domain in self._domains.values():
+                if domain.guest is not None:
+                    domain.guest.check()
 
     def state_bytes(self) -> int:
         """Bytes the core holds for the host and its domains' physmaps."""
