@@ -79,7 +79,7 @@ class World:
     def check(self) -> None:
         """The library's invariants, then the model's: what the users hold is what they got."""
         self.hv.check(guests=True)
-        for b, workload, handed in zip(self.balloons, self.workload, self.handed):
+        for b, workload, handed in zip(self.balloons, self.workload, self.handed, strict=True):
             flags = b.guest.page_flags()
             assert sorted(np.flatnonzero(flags & xb.PG_WORKLOAD).tolist()) == sorted(workload)
             assert sorted(np.flatnonzero(flags & xb.PG_HANDED).tolist()) == sorted(handed)
@@ -189,7 +189,7 @@ class World:
         self.tenants.clear()
         targets = []
         for b, share, workload, handed in zip(self.balloons, shares, self.workload,
-                                              self.handed):
+                                              self.handed, strict=True):
             g = b.guest
             g.fail_next_allocations(0)
             self.hv.mem_max(g.domain.domid, g.nr_pfns * 4)
@@ -200,7 +200,7 @@ class World:
             b.set_target(target)
             targets.append(target)
         self.sim.advance(64.0)
-        for b, target in zip(self.balloons, targets):
+        for b, target in zip(self.balloons, targets, strict=True):
             assert (b.stats.current_pages, b.stats.target_pages) == (target, target)
             assert b.state is xb.BPState.DONE and not b.work_pending
         return ("ok", targets)
