@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-import xenballoon as xb
+pytest.register_assert_rewrite("worlds")
+
+import xenballoon as xb  # noqa: E402
 
 
 @pytest.fixture

@@ -122,6 +122,11 @@ class World:
         pfns = _take(self.workload[i], start, count)
         return self.attempt(lambda: self.balloons[i].guest.free_pages(pfns))
 
+    def workload_churn(self, i: int, n: int) -> Outcome:
+        """Programs start and exit: n pages get the workload's data and are freed again."""
+        guest = self.balloons[i].guest
+        return self.attempt(lambda: guest.free_pages(guest.alloc_pages(n)))
+
     def alloc_ballooned(self, i: int, n: int) -> Outcome:
         out = self.attempt(lambda: self.balloons[i].alloc_ballooned_pages(n))
         if out[0] == "ok":
@@ -261,6 +266,10 @@ class Steps(RuleBasedStateMachine):
     @rule(i=GUEST, start=st.integers(0, 400), count=st.integers(0, 100))
     def workload_free(self, i: int, start: int, count: int) -> None:
         self.step("workload_free", i, start, count)
+
+    @rule(i=GUEST, n=st.integers(0, 400))
+    def workload_churn(self, i: int, n: int) -> None:
+        self.step("workload_churn", i, n)
 
     @rule(i=GUEST, n=st.integers(0, 64))
     def alloc_ballooned(self, i: int, n: int) -> None:
