@@ -13,6 +13,9 @@ import logging
 __all__ = ["PR_FMT", "log", "pr_debug", "pr_err", "pr_info", "pr_warn"]
 
 log = logging.getLogger("xenballoon")
+# Without it, an application that configures no logging would get warnings on stderr
+# (logging.lastResort): a library must not print.
+log.addHandler(logging.NullHandler())
 PR_FMT = "xen:balloon: "
 
 
