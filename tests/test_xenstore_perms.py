@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 import pytest
@@ -95,6 +96,13 @@ def test_guest_cannot_touch_another_domains_subtree(hv: xb.Hypervisor, op: str) 
     assert dump(hv.xenstore) == before
 
 
+def test_refusals_carry_xenstoreds_errno(hv: xb.Hypervisor) -> None:
+    """A refused request is PermissionError with errno EACCES, as xenstored answers."""
+    with pytest.raises(PermissionError) as exc:
+        hv.xenstore.connect(1).write("memory/target", "1")
+    assert exc.value.errno == errno.EACCES and "domain 1 may not write" in str(exc.value)
+
+
 def test_guest_cannot_list_the_domains(hv: xb.Hypervisor) -> None:
     """/local/domain is dom0's: a guest cannot list it or write at the top level."""
     guest = hv.xenstore.connect(1)
@@ -145,8 +153,9 @@ def test_owner_may_share_but_not_give_away(hv: xb.Hypervisor) -> None:
     assert g2.read("/local/domain/1/data/shared") == "hello"
     with pytest.raises(PermissionError):
         g2.write("/local/domain/1/data/shared", "bye")
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionError) as exc:
         g1.set_perms("data/shared", ["n2"])
+    assert exc.value.errno == errno.EPERM
     assert hv.xenstore.get_perms("/local/domain/1/data/shared") == ["n1", "r2"]
 
 

@@ -30,6 +30,7 @@ no transactions and no quotas.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Callable, Iterable
 
@@ -109,6 +110,11 @@ def perm_for_conn(domid: int, perms: Perms) -> int:
         if entry_domid == domid:
             return access
     return perms[0][1]
+
+
+def _denied(code: int, message: str) -> PermissionError:
+    """xenstored's EACCES (or EPERM, for a change of owner) as Python's PermissionError."""
+    return PermissionError(code, message)
 
 
 class _Node:
@@ -210,11 +216,11 @@ class XenStore:
         node = self._nodes.get(path)
         if node is not None:
             if perm_for_conn(domid, node.perms) & access != access:
-                raise PermissionError(f"domain {domid} may not {_VERB[access]} {path}")
+                raise _denied(errno.EACCES, f"domain {domid} may not {_VERB[access]} {path}")
             return node
         ancestor = self._nodes[self._nearest_ancestor(path)]
         if perm_for_conn(domid, ancestor.perms) & access != access:
-            raise PermissionError(f"domain {domid} may not {_VERB[access]} {path}")
+            raise _denied(errno.EACCES, f"domain {domid} may not {_VERB[access]} {path}")
         return None
 
     def _nearest_ancestor(self, path: str) -> str:
@@ -292,9 +298,9 @@ class XenStore:
         if node is None:
             raise KeyError(path)
         if domid != 0 and node.perms[0][0] != domid:
-            raise PermissionError(f"domain {domid} does not own {path}")
+            raise _denied(errno.EACCES, f"domain {domid} does not own {path}")
         if domid != 0 and new[0][0] != domid:
-            raise PermissionError(f"domain {domid} may not give {path} to domain {new[0][0]}")
+            raise _denied(errno.EPERM, f"domain {domid} may not give {path} to domain {new[0][0]}")
         old, node.perms = node.perms, new
         self._fire(path, old, new)
 
