@@ -15,7 +15,7 @@ from . import _backend, _validate
 from . import _pycore as K
 from .errors import InvariantError, OutOfMemory
 from .sim import Simulation
-from .xenstore import XenStore
+from .xenstore import MAX_VALUE_LEN, XenStore
 
 if TYPE_CHECKING:
     from .guest import Guest
@@ -138,6 +138,8 @@ class Hypervisor:
             raise ValueError(f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if name is not None and len(name) > MAX_VALUE_LEN:
+            raise ValueError(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
         domid = self._next_domid
         cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:

@@ -12,10 +12,12 @@ connection with the same surface, where a refused request raises ``PermissionErr
 changes nothing.  As in xenstored, reading, listing or reading the permissions of a node
 needs read access; writing or removing it needs write access; creating it needs write
 access to its nearest existing ancestor (whose permissions it inherits); changing its
-permissions needs ownership, and only domain 0 may give a node to another owner.  A path
-that does not exist gives ``KeyError`` only to a domain that could read its ancestor:
-to anyone else it is a ``PermissionError``, so nothing leaks.  On a connection, a path
-without a leading ``/`` is relative to the domain's home, ``/local/domain/<domid>``.
+permissions needs ownership, and only domain 0 may give a node to another owner.  A missing
+node is reported as missing (``KeyError``) only to a domain with the same access to its
+nearest existing ancestor; to anyone else it is a ``PermissionError``, so nothing leaks.
+Refusals carry xenstored's errno: ``EACCES``, or ``EPERM`` for a change of owner.  On a
+connection, a path without a leading ``/`` is relative to the domain's home,
+``/local/domain/<domid>``.
 
 Watches fire synchronously: once when registered (as xenstored does, whatever the
 permissions: the event names only the watched path) and then on every change (write,
@@ -48,6 +50,7 @@ XS_PERM_WRITE = 2
 XS_PERM_BOTH = XS_PERM_READ | XS_PERM_WRITE
 _LETTERS = {"n": XS_PERM_NONE, "r": XS_PERM_READ, "w": XS_PERM_WRITE, "b": XS_PERM_BOTH}
 _NAMES = {bit: letter for letter, bit in _LETTERS.items()}
+_VERB = {XS_PERM_READ: "read", XS_PERM_WRITE: "write"}
 _PERM = re.compile(r"([nrwb])(0|[1-9][0-9]{0,4})")
 
 Perms = tuple[tuple[int, int], ...]  # ((owner, default access), (domid, access), ...)
@@ -330,8 +333,6 @@ class XenStore:
     def __repr__(self) -> str:
         return f"<XenStore {len(self._nodes)} nodes, {len(self._watches)} watches>"
 
-
-_VERB = {XS_PERM_READ: "read", XS_PERM_WRITE: "write"}
 
 
 class XenStoreConnection:
