@@ -54,8 +54,9 @@ def test_console_script_help() -> None:
     assert "demo" in out
 
 
-@pytest.mark.parametrize("via, line", [("xenstore", "xl mem-set vm1 262144k: DONE"),
-                                       ("sysfs", "xen_memory0/target_kb: DONE")])
+@pytest.mark.parametrize("via, line", [
+    ("xenstore", "$ xl mem-set vm1 262144k\nvm1: DONE"),
+    ("sysfs", "$ echo 262144 > /sys/devices/system/xen_memory/xen_memory0/target_kb\nvm1: DONE")])
 def test_steer_moves_a_guest_and_prints_xl_list(capsys: pytest.CaptureFixture[str], via: str,
                                                 line: str) -> None:
     """`xenballoon steer --target 256M` balloons a 512M guest down and prints xl list."""

@@ -68,7 +68,8 @@ def cmd_steer(args: argparse.Namespace, console: Console) -> int:
         toolstack.mem_set(hv, dom.name, target_kb)
         how = f"xl mem-set {dom.name} {target_kb}k"
     hv.sim.run()
-    console.print(f"{how}: {balloon.state.name} at t = {hv.sim.now:.1f} s (simulated)")
+    console.print(f"$ {how}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"{dom.name}: {balloon.state.name} at t = {hv.sim.now:.1f} s (simulated)")
     console.print(toolstack.domain_table(hv))
     return 0
 
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument("--target", type=_size, required=True, metavar="SIZE",
                        help="the new target")
     steer.add_argument("--via", choices=("xenstore", "sysfs"), default="xenstore",
-                       help="write memory/target as dom0 (default) or the guest's sysfs")
+                       help="set the target in xenstore as dom0 (default) or in the guest's sysfs")
     steer.set_defaults(func=cmd_steer)
     return parser
 
