@@ -119,6 +119,7 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
                        uint64_t reserve_pages, uint64_t batch, int scrub_pages);
 void xb_guest_free(xb_guest *g);
 int xb_guest_grow(xb_guest *g, uint64_t nr_pfns);
+int xb_guest_set_batch(xb_guest *g, uint64_t batch); /* a new, zeroed frame_list */
 int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len);
 uint64_t xb_guest_state_bytes(const xb_guest *g);
 
@@ -129,6 +130,7 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n);
 
 /* balloon.c */
 void xb_balloon_append(xb_guest *g, uint32_t pfn);
+uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem); /* a pfn, or XB_NIL */
 int xb_increase_reservation(xb_guest *g, uint64_t nr_pages);
 int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp);
 int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);

@@ -35,7 +35,7 @@ def test_create_domain_out_of_memory_changes_nothing(machine: Machine) -> None:
 
 @pytest.mark.parametrize("kw", [{"memory": -1}, {"memory": 1.5}, {"memory": True},
                                 {"memory": 10, "maxmem": 5}, {"memory": "10"},
-                                {"memory": 10, "name": 3}])
+                                {"memory": 10, "name": 3}, {"memory": 10, "name": "x" * 5000}])
 def test_create_domain_bad_input(machine: Machine, kw: dict) -> None:
     """Bad sizes or names raise and create nothing."""
     hv = machine(100)

@@ -26,7 +26,8 @@ from .errors import InvariantError, OutOfMemory, XenBalloonError
 from .guest import Guest
 from .hypervisor import PAGE_SIZE, Domain, Hypervisor
 from .sim import Simulation, Timer
-from .xenstore import WatchHandle, XenStore
+from .sysfs import BalloonSysfs
+from .xenstore import WatchHandle, XenStore, XenStoreConnection
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ __all__ = [
     "BACKEND",
     "Balloon",
     "BalloonStats",
+    "BalloonSysfs",
     "BPState",
     "Domain",
     "Guest",
@@ -54,5 +56,6 @@ __all__ = [
     "WatchHandle",
     "XenBalloonError",
     "XenStore",
+    "XenStoreConnection",
     "__version__",
 ]

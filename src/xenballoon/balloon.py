@@ -10,17 +10,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import _pycore as K
 from . import _validate
+from ._log import pr_info
 from .errors import InvariantError, OutOfMemory
-from .frontend import TargetWatch, log
+from .frontend import TargetWatch
 from .guest import Guest, _refusal
 from .hotplug import NoHotplug
 from .sim import DelayedWork
+from .sysfs import BalloonSysfs
 
 __all__ = ["Balloon", "BalloonStats", "BPState"]
 
@@ -96,7 +99,7 @@ class Balloon:
         self._watch = TargetWatch(self)
 
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
-        log.info("xen:balloon: Initialising balloon driver")
+        pr_info("Initialising balloon driver")
         s, guest = self._s, self.guest
         s.current_pages = guest.totalram_pages
         s.target_pages = s.current_pages
@@ -188,6 +191,11 @@ class Balloon:
         """A snapshot of ``balloon_stats``."""
         s = self._s
         return BalloonStats(*(int(getattr(s, name)) for name in _STATS))
+
+    @cached_property
+    def sysfs(self) -> BalloonSysfs:
+        """``/sys/devices/system/xen_memory/xen_memory0``: the attributes of xen-balloon.c."""
+        return BalloonSysfs(self)
 
     @property
     def state(self) -> BPState:

@@ -1,18 +1,23 @@
 """The xen-balloon front end: the xenstore ``memory/target`` watch (xen-balloon.c).
 
-The kernel reads the node with ``%llu``; xenballoon accepts a plain non-negative
-decimal integer (surrounding whitespace allowed) and ignores anything else with a
-warning, leaving the target as it was.  The HVM ``memory/static-max`` adjustment
-(``target_diff``) is not modelled: guests here see exactly their boot memory, so
-it would always be zero.
+The guest registers the watch through its own xenstore connection, on the relative path
+``memory/target``, so it reads the node with the guest's permissions (it may read its own
+target, not write it).  The watch fires once when registered and on every change.
+
+The kernel reads the node with ``%llu`` and silently ignores a missing or unparsable
+value.  xenballoon accepts a plain non-negative decimal integer (surrounding whitespace
+allowed), converts KiB to pages as ``kib >> (PAGE_SHIFT - 10)``, and ignores anything else
+with a logged warning, leaving the target as it was.  The HVM ``memory/static-max``
+adjustment (``target_diff``) is not modelled: guests here see exactly their boot memory,
+so it would always be zero.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
 
+from ._log import log, pr_warn
 from ._validate import MAX_COUNT as MAX_TARGET
 from .xenstore import WatchHandle
 
@@ -21,9 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TargetWatch", "log"]
 
-log = logging.getLogger("xenballoon")
 _DECIMAL = re.compile(r"[0-9]+")
 PAGE_SHIFT_KB = 2  # PAGE_SHIFT - 10: KiB -> pages
+NODE = "memory/target"
 
 
 class TargetWatch:
@@ -32,23 +37,26 @@ class TargetWatch:
     def __init__(self, balloon: Balloon) -> None:
         self._balloon = balloon
         domain = balloon.guest.domain
-        self.path = f"{domain.home}/memory/target"
-        self._store = domain.hypervisor.xenstore
-        self._handle: WatchHandle | None = self._store.watch(self.path, self._fired)
+        self._xs = domain.hypervisor.xenstore.connect(domain.domid)
+        self.path = f"{domain.home}/{NODE}"
+        self._handle: WatchHandle | None = self._xs.watch(NODE, self._fired)
 
     def _fired(self, path: str) -> None:
         try:
-            text = self._store.read(self.path)
+            text = self._xs.read(NODE)
         except KeyError:
-            log.warning("xen:balloon: %s is missing; target unchanged", self.path)
+            pr_warn("%s is missing; target unchanged", self.path)
+            return
+        except PermissionError:
+            pr_warn("%s is not readable by the guest; target unchanged", self.path)
             return
         stripped = text.strip()
         if not _DECIMAL.fullmatch(stripped):
-            log.warning("xen:balloon: ignoring unparsable %s = %r", self.path, text)
+            pr_warn("ignoring unparsable %s = %r", self.path, text)
             return
         pages = int(stripped) >> PAGE_SHIFT_KB
         if pages > MAX_TARGET:
-            log.warning("xen:balloon: ignoring absurd %s = %r", self.path, text)
+            pr_warn("ignoring absurd %s = %r", self.path, text)
             return
         self._balloon.set_target(pages)
 

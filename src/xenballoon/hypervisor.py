@@ -15,7 +15,7 @@ from . import _backend, _validate
 from . import _pycore as K
 from .errors import InvariantError, OutOfMemory
 from .sim import Simulation
-from .xenstore import XenStore
+from .xenstore import MAX_VALUE_LEN, XenStore
 
 if TYPE_CHECKING:
     from .guest import Guest
@@ -97,6 +97,7 @@ class Hypervisor:
         self._domains: dict[int, Domain] = {}
         self._next_domid = 1
         self.xenstore = XenStore()
+        self._xs = self.xenstore.connect(0)  # the toolstack's connection
 
     # --- the host pool ---------------------------------------------------------------------
     @property
@@ -137,6 +138,8 @@ class Hypervisor:
             raise ValueError(f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if name is not None and len(name) > MAX_VALUE_LEN:
+            raise ValueError(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
         domid = self._next_domid
         cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:
@@ -145,12 +148,26 @@ class Hypervisor:
         self._next_domid += 1
         domain = Domain(self, cdom, domid, name if name is not None else f"domain{domid}")
         self._domains[domid] = domain
-        home = domain.home
-        self.xenstore.write(f"{home}/name", domain.name)
-        self.xenstore.write(f"{home}/domid", str(domid))
-        self.xenstore.write(f"{home}/memory/static-max", str(maxmem * KIB_PER_PAGE))
-        self.xenstore.write(f"{home}/memory/target", str(memory * KIB_PER_PAGE))
+        self._make_home(domain, memory, maxmem)
         return domain
+
+    def _make_home(self, domain: Domain, memory: int, maxmem: int) -> None:
+        """The domain's xenstore nodes, with the permissions libxl gives them.
+
+        The home and ``memory/`` belong to dom0 and only the domain may read them (so it
+        sees its target but cannot change it); ``data/`` belongs to the domain.
+        """
+        xs, home, domid = self._xs, domain.home, domain.domid
+        readonly = ["n0", f"r{domid}"]
+        for path in (home, f"{home}/memory"):
+            xs.mkdir(path)
+            xs.set_perms(path, readonly)
+        xs.mkdir(f"{home}/data")
+        xs.set_perms(f"{home}/data", [f"n{domid}"])
+        xs.write(f"{home}/name", domain.name)
+        xs.write(f"{home}/domid", str(domid))
+        xs.write(f"{home}/memory/static-max", str(maxmem * KIB_PER_PAGE))
+        xs.write(f"{home}/memory/target", str(memory * KIB_PER_PAGE))
 
     def destroy_domain(self, domain: Domain | int) -> None:
         """Give every frame of the domain back to the pool and forget it."""
@@ -160,7 +177,7 @@ class Hypervisor:
         self._impl.domain_release(domain._core)
         domain.alive = False
         del self._domains[domain.domid]
-        self.xenstore.rm(domain.home)
+        self._xs.rm(domain.home)
 
     def _lookup(self, domain: Domain | int) -> Domain:
         if isinstance(domain, Domain):
@@ -194,14 +211,14 @@ class Hypervisor:
         """``xl mem-set``: write the domain's ``memory/target`` (KiB)."""
         domain = self._lookup(domid)
         target_kb = _validate.as_count(target_kb, "target_kb")
-        self.xenstore.write(f"{domain.home}/memory/target", str(target_kb))
+        self._xs.write(f"{domain.home}/memory/target", str(target_kb))
 
     def mem_max(self, domid: int, max_kb: int) -> None:
         """``xl mem-max``: set the domain's ``max_pages`` (KiB, rounded down to pages)."""
         domain = self._lookup(domid)
         max_kb = _validate.as_count(max_kb, "max_kb", maximum=K.MAX_GFNS * KIB_PER_PAGE)
         domain._core.max_pages = max_kb // KIB_PER_PAGE
-        self.xenstore.write(f"{domain.home}/memory/static-max", str(max_kb))
+        self._xs.write(f"{domain.home}/memory/static-max", str(max_kb))
 
     # --- faults and checks ---------------------------------------------------------------------
     def inject_increase_fault(self, calls: int = 1, max_frames: int = 0) -> None:

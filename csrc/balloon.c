@@ -1,0 +1,394 @@
+/* balloon.c: the balloon list (PageOffline pages, lowmem at the head and
+ * highmem at the tail) and the steps that move pages between it, the page
+ * allocator and the hypervisor.
+ *
+ * increase_reservation and decrease_reservation are the hot path.  They do
+ * what pycore's per-page helpers do, in the same order where the order shows
+ * (list links, free stack, counters), but in a few tight loops over locals
+ * and without waiting on each list link (xb_follow). */
+#include "xb_impl.h"
+
+/* balloon_append: lowmem at the head, highmem at the tail */
+static inline void append_page(xb_guest *g, uint32_t pfn)
+{
+    uint8_t f = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_BALLOON);
+    g->flags[pfn] = f;
+    if (f & XB_PG_HIGHMEM) {
+        g->next[pfn] = XB_NIL;
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_head = pfn;
+        else
+            g->next[g->balloon_tail] = pfn;
+        g->balloon_tail = pfn;
+        g->stats.balloon_high++;
+    } else {
+        g->next[pfn] = g->balloon_head;
+        g->balloon_head = pfn;
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_tail = pfn;
+        g->stats.balloon_low++;
+    }
+}
+
+void xb_balloon_append(xb_guest *g, uint32_t pfn)
+{
+    if (pfn < g->nr_pfns) /* pycore raises IndexError */
+        append_page(g, pfn);
+}
+
+/* balloon_retrieve: take the page at the balloon head, if there is one (and,
+ * with require_lowmem, if it is lowmem) */
+uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem)
+{
+    uint32_t pfn = g->balloon_head;
+    if (pfn == XB_NIL)
+        return XB_NIL;
+    uint8_t f = g->flags[pfn];
+    if (require_lowmem && (f & XB_PG_HIGHMEM))
+        return XB_NIL;
+    g->balloon_head = g->next[pfn];
+    if (g->balloon_head == XB_NIL)
+        g->balloon_tail = XB_NIL;
+    g->next[pfn] = XB_NIL;
+    if (f & XB_PG_HIGHMEM)
+        g->stats.balloon_high--;
+    else
+        g->stats.balloon_low--;
+    g->flags[pfn] = (uint8_t)(f & ~XB_PG_BALLOON);
+    return pfn;
+}
+
+/* increase_reservation: populate up to batch pages from the balloon head and
+ * give them to the allocator.  One walk does pycore's three loops (gather
+ * frame_list, XENMEM_populate_physmap, balloon_retrieve + free_reserved_page):
+ * page i is retrieved only once it is populated, which is what rc pages of
+ * retrieves after the hypercall amount to. */
+int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
+{
+    xb_domain *d = g->dom;
+    xb_host *h = d->host;
+    nr_pages = xb_min(nr_pages, g->batch);
+    uint64_t limit = xb_populate_limit(d, nr_pages);
+
+    uint8_t *flags = g->flags;
+    uint32_t *next = g->next, *p2m = d->p2m;
+    uint64_t *const frame_list = g->frame_list, *fl = frame_list, *end = frame_list + limit;
+    uint32_t *const pool = h->free_stack + h->free_pages;
+    uint32_t *top = pool;
+    uint64_t nr_gfns = d->nr_gfns;
+    uint32_t head0 = g->free_head[0], head1 = g->free_head[1];
+    uint32_t pfn = g->balloon_head, step = 1;
+    uint64_t high = 0;
+    for (; fl < end && pfn != XB_NIL; fl++) {
+        *fl = pfn;
+        /* XENMEM_populate_physmap (the leak check is below) */
+        if (pfn >= nr_gfns || p2m[pfn] != XB_NIL)
+            break;
+        p2m[pfn] = *--top;
+        /* balloon_retrieve, then free_reserved_page */
+        uint32_t link = next[pfn];
+        uint8_t f = flags[pfn];
+        flags[pfn] = (uint8_t)((f & ~XB_PG_STATE) | XB_PG_FREE);
+        if (f & XB_PG_HIGHMEM) {
+            next[pfn] = head1;
+            head1 = pfn;
+            high++;
+        } else {
+            next[pfn] = head0;
+            head0 = pfn;
+        }
+        pfn = xb_follow(pfn, link, &step);
+    }
+    uint64_t rc = (uint64_t)(fl - frame_list);
+    if (rc > 0) {
+        g->balloon_head = pfn;
+        if (pfn == XB_NIL)
+            g->balloon_tail = XB_NIL;
+    }
+    /* the rest of frame_list, as pycore gathers it before the hypercall */
+    for (uint64_t i = rc; i < nr_pages && pfn != XB_NIL; i++) {
+        frame_list[i] = pfn;
+        pfn = next[pfn];
+    }
+
+    /* the frames handed out holding another domain's data: counted apart,
+     * which keeps the walk above within the registers */
+    const uint32_t *tag = h->tag;
+    uint32_t domid = d->domid;
+    uint64_t leaks = 0;
+    for (uint64_t i = 0; i < rc; i++) {
+        uint32_t t = tag[top[i]];
+        leaks += (t != 0) & (t != domid);
+    }
+    h->free_pages -= rc;
+    h->leaks += leaks;
+    d->tot_pages += rc;
+    if (rc == 0)
+        return XB_BP_EAGAIN;
+    g->free_head[0] = head0;
+    g->free_head[1] = head1;
+    g->nr_free[0] += rc - high;
+    g->nr_free[1] += high;
+    g->stats.balloon_low -= (int64_t)(rc - high);
+    g->stats.balloon_high -= (int64_t)high;
+    g->totalram_pages += rc;
+    g->stats.current_pages += (int64_t)rc;
+    return XB_BP_DONE;
+}
+
+/* decrease_reservation's commit, first half, for frame_list[from..to): each
+ * page leaves the allocator for the balloon (its flags), and its frame goes
+ * back to Xen (XENMEM_decrease_reservation; scrub is xen_scrub_pages or the
+ * hypervisor's own, a constant in each inlined copy).  Returns nonzero if a
+ * page's zone is not `zone`, that of the free list it came from. */
+static inline unsigned release_staged(xb_guest *g, uint64_t from, uint64_t to, unsigned zone,
+                                      const int scrub)
+{
+    xb_domain *d = g->dom;
+    xb_host *h = d->host;
+    uint8_t *flags = g->flags;
+    uint32_t *p2m = d->p2m, *stack = h->free_stack, *tag = h->tag;
+    const uint64_t *fl = g->frame_list;
+    uint64_t total = h->total_pages, top = h->free_pages;
+    unsigned mixed = 0;
+    for (uint64_t i = from; i < to; i++) {
+        uint32_t pfn = (uint32_t)fl[i];
+        uint8_t f = flags[pfn];
+        mixed |= (f & XB_PG_HIGHMEM) ^ zone;
+        flags[pfn] = (uint8_t)((f & ~XB_PG_STATE) | XB_PG_BALLOON);
+        /* a page met twice (only on a corrupt list) is not freed twice */
+        uint32_t mfn = p2m[pfn];
+        if (XB_LIKELY(mfn < total)) {
+            p2m[pfn] = XB_NIL;
+            if (scrub)
+                tag[mfn] = 0;
+            stack[top++] = mfn;
+        }
+    }
+    d->tot_pages -= top - h->free_pages;
+    h->free_pages = top;
+    return mixed;
+}
+
+/* ... second half: balloon_append's links, page by page in frame_list order.
+ * Returns the number of highmem pages. */
+static uint64_t link_staged(xb_guest *g, uint64_t k)
+{
+    const uint8_t *flags = g->flags;
+    uint32_t *next = g->next;
+    const uint64_t *fl = g->frame_list;
+    uint32_t head = g->balloon_head, tail = g->balloon_tail;
+    uint64_t high = 0;
+    for (uint64_t i = 0; i < k; i++) {
+        uint32_t pfn = (uint32_t)fl[i];
+        if (flags[pfn] & XB_PG_HIGHMEM) {
+            next[pfn] = XB_NIL;
+            if (tail == XB_NIL)
+                head = pfn;
+            else
+                next[tail] = pfn;
+            tail = pfn;
+            high++;
+        } else {
+            next[pfn] = head;
+            head = pfn;
+            if (tail == XB_NIL)
+                tail = pfn;
+        }
+    }
+    g->balloon_head = head;
+    g->balloon_tail = tail;
+    return high;
+}
+
+/* The same links when every page has its list's zone (always, unless flags
+ * were changed from Python): the lowmem pages go to the balloon head in the
+ * order their free list chained them, so they keep its links but the last;
+ * only the highmem pages, reversed at the tail, are relinked. */
+static void link_staged_by_zone(xb_guest *g, uint64_t nl, uint64_t k)
+{
+    uint32_t *next = g->next;
+    const uint64_t *fl = g->frame_list;
+    if (nl > 0) {
+        next[fl[0]] = g->balloon_head;
+        g->balloon_head = (uint32_t)fl[nl - 1];
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_tail = (uint32_t)fl[0];
+    }
+    if (k > nl) {
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_head = (uint32_t)fl[nl];
+        else
+            next[g->balloon_tail] = (uint32_t)fl[nl];
+        for (uint64_t i = nl; i + 1 < k; i++)
+            next[fl[i]] = (uint32_t)fl[i + 1];
+        next[fl[k - 1]] = XB_NIL;
+        g->balloon_tail = (uint32_t)fl[k - 1];
+    }
+}
+
+/* decrease_reservation with GFP gfp; *taken = pages moved to the balloon.
+ *
+ * Pass 1 walks the free lists without changing them and stages the pages in
+ * frame_list in the order pycore hands them to Xen (the reverse of allocation:
+ * list_add() reversed them); a page Xen could not take back makes it XB_BUG
+ * with nothing changed, as pycore's undo leaves it.  Pass 2 commits. */
+static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
+{
+    *taken = 0;
+    nr_pages = xb_min(nr_pages, g->batch);
+    if (nr_pages == 0)
+        return XB_BP_DONE;
+    if (g->fail_page_allocs > 0) { /* the first alloc_page() fails */
+        g->fail_page_allocs--;
+        return XB_BP_EAGAIN;
+    }
+    uint64_t nh = gfp == XB_GFP_HIGHUSER ? xb_min(nr_pages, g->nr_free[1]) : 0;
+    uint64_t nl = xb_min(nr_pages - nh, g->nr_free[0]);
+    uint64_t k = nh + nl;
+
+    const xb_domain *d = g->dom;
+    const xb_host *h = d->host;
+    const uint32_t *next = g->next, *p2m = d->p2m;
+    uint64_t *frame_list = g->frame_list;
+    uint64_t nr_gfns = d->nr_gfns, total = h->total_pages;
+
+    /* Xen must take back every frame (BUG_ON otherwise): check first.  The
+     * pool can lack room only if a frame is mapped twice (corrupt p2m). */
+    if (h->free_pages > total || k > total - h->free_pages)
+        return XB_BUG;
+    /* highmem first (GFP_HIGHUSER), then lowmem; a list shorter than its
+     * count ends in XB_NIL, which is >= nr_gfns */
+    uint32_t new_head[2];
+    uint64_t i = 0;
+    for (int z = 1; z >= 0; z--) {
+        uint32_t pfn = g->free_head[z], step = 1;
+        for (uint64_t end = z ? nh : k; i < end; i++) {
+            if (pfn >= nr_gfns || p2m[pfn] >= total)
+                return XB_BUG;
+            frame_list[k - 1 - i] = pfn;
+            pfn = xb_follow(pfn, next[pfn], &step);
+        }
+        new_head[z] = pfn;
+    }
+
+    /* frame_list: the nl lowmem pages, then the nh highmem ones */
+    unsigned mixed;
+    if (g->scrub_pages || h->scrub_freed)
+        mixed = release_staged(g, 0, nl, 0, 1) | release_staged(g, nl, k, XB_PG_HIGHMEM, 1);
+    else
+        mixed = release_staged(g, 0, nl, 0, 0) | release_staged(g, nl, k, XB_PG_HIGHMEM, 0);
+    uint64_t high = nh;
+    if (mixed)
+        high = link_staged(g, k);
+    else
+        link_staged_by_zone(g, nl, k);
+    g->free_head[0] = new_head[0];
+    g->free_head[1] = new_head[1];
+    g->nr_free[0] -= nl;
+    g->nr_free[1] -= nh;
+    g->stats.balloon_low += (int64_t)(k - high);
+    g->stats.balloon_high += (int64_t)high;
+    g->totalram_pages -= k;
+    g->stats.current_pages -= (int64_t)k;
+    *taken = k;
+    return k < nr_pages ? XB_BP_EAGAIN : XB_BP_DONE;
+}
+
+int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp)
+{
+    uint64_t taken;
+    return decrease(g, nr_pages, gfp, &taken);
+}
+
+/* alloc_xenballooned_pages, all or nothing: refuses up front where the seed
+ * would fail, then takes lowmem pages from the balloon, ballooning more
+ * (add_ballooned_pages) when it runs dry. */
+int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
+{
+    int64_t bl = g->stats.balloon_low;
+    uint64_t short_;
+    if (bl >= 0) {
+        short_ = nr_pages - xb_min(nr_pages, (uint64_t)bl);
+    } else { /* corrupt stats: short = nr_pages - balloon_low, saturated */
+        uint64_t neg = (uint64_t)(-(bl + 1)) + 1;
+        short_ = nr_pages > UINT64_MAX - neg ? UINT64_MAX : nr_pages + neg;
+    }
+    if (short_ > 0) {
+        uint64_t nfree = g->nr_free[0] + g->nr_free[1];
+        uint64_t avail = nfree > g->totalreserve_pages ? nfree - g->totalreserve_pages : 0;
+        if (avail < short_ || g->nr_free[0] < short_ || g->fail_page_allocs > 0)
+            return XB_ENOMEM;
+        const xb_domain *d = g->dom;
+        uint32_t pfn = g->free_head[0];
+        for (uint64_t i = 0; i < short_; i++) {
+            if (pfn >= d->nr_gfns || d->p2m[pfn] == XB_NIL)
+                return XB_BUG;
+            pfn = g->next[pfn];
+        }
+    }
+    g->stats.target_unpopulated += (int64_t)nr_pages;
+    uint64_t pgno = 0;
+    while (pgno < nr_pages) {
+        uint32_t pfn = xb_balloon_retrieve(g, 1);
+        if (pfn != XB_NIL) {
+            g->flags[pfn] |= XB_PG_HANDED;
+            out[pgno++] = pfn;
+            continue;
+        }
+        uint64_t fail_before = g->fail_page_allocs, taken;
+        int rc = decrease(g, nr_pages - pgno, XB_GFP_USER, &taken);
+        if (rc == XB_BUG || (taken == 0 && g->fail_page_allocs == fail_before)) {
+            /* Nothing changed, so pycore would loop here for ever (batch 0,
+             * or balloon_low larger than the list).  Give up as the kernel's
+             * out_undo does: the pages back to the balloon, and the target. */
+            for (uint64_t i = 0; i < pgno; i++) {
+                g->flags[out[i]] &= (uint8_t)~XB_PG_HANDED;
+                append_page(g, (uint32_t)out[i]);
+            }
+            g->stats.target_unpopulated -= (int64_t)nr_pages;
+            return rc == XB_BUG ? XB_BUG : XB_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n)
+{
+    uint64_t bad = xb_mark_all(g, pfns, n, XB_PG_HANDED);
+    if (bad != n)
+        return (int64_t)bad;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t pfn = (uint32_t)pfns[i];
+        g->flags[pfn] &= (uint8_t)~(XB_PG_HANDED | XB_PG_MARK);
+        append_page(g, pfn);
+    }
+    g->stats.target_unpopulated -= (int64_t)n;
+    return (int64_t)n;
+}
+
+/* balloon_add_region: unpopulated, stateless pfns (hotplugged or offline
+ * address space) go to the balloon and count as the driver's total. */
+int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n)
+{
+    if (n > g->nr_pfns || start_pfn > g->nr_pfns - n)
+        return XB_EINVAL;
+    for (uint64_t pfn = start_pfn; pfn < start_pfn + n; pfn++)
+        if (g->flags[pfn] & XB_PG_STATE)
+            return XB_EINVAL;
+    for (uint64_t pfn = start_pfn; pfn < start_pfn + n; pfn++)
+        append_page(g, (uint32_t)pfn);
+    g->stats.total_pages += (int64_t)n;
+    return 0;
+}
+
+uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max)
+{
+    uint32_t pfn = g->balloon_head;
+    uint64_t i = 0;
+    for (; pfn != XB_NIL && i < max; i++) {
+        out[i] = pfn;
+        pfn = g->next[pfn];
+    }
+    return i;
+}

@@ -1,0 +1,259 @@
+/* A guest's pages: per pfn a byte of flags and a list link.  The page
+ * allocator keeps one LIFO free list per zone (lowmem, highmem); the workload
+ * takes pages from it, highmem first. */
+#include "xb_impl.h"
+
+/* 1 for highmem: the free list the page belongs on */
+static inline int zone_of(const xb_guest *g, uint32_t pfn)
+{
+    return (g->flags[pfn] & XB_PG_HIGHMEM) ? 1 : 0;
+}
+
+/* _free_page */
+static inline void free_page(xb_guest *g, uint32_t pfn)
+{
+    int z = zone_of(g, pfn);
+    g->next[pfn] = g->free_head[z];
+    g->free_head[z] = pfn;
+    g->nr_free[z]++;
+    g->flags[pfn] = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_FREE);
+}
+
+/* flags of new pfns [from, to): only the constant highmem bit */
+static void init_pfns(xb_guest *g, uint64_t from, uint64_t to)
+{
+    uint64_t low = g->lowmem_pages < from ? from : xb_min(g->lowmem_pages, to);
+    memset(g->flags + from, 0, (size_t)(low - from));
+    memset(g->flags + low, XB_PG_HIGHMEM, (size_t)(to - low));
+    memset(g->next + from, 0xff, (size_t)(to - from) * sizeof(uint32_t));
+}
+
+xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
+                       uint64_t reserve_pages, uint64_t batch, int scrub_pages)
+{
+    /* pfns are 32-bit */
+    if (nr_pfns > XB_MAX_GFNS || batch > SIZE_MAX / sizeof(uint64_t))
+        return NULL;
+    xb_guest *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->flags = malloc(xb_nz(nr_pfns));
+    g->next = malloc(xb_nz(nr_pfns) * sizeof(uint32_t));
+    g->frame_list = calloc(xb_nz(batch), sizeof(uint64_t));
+    if (!g->flags || !g->next || !g->frame_list) {
+        xb_guest_free(g);
+        return NULL;
+    }
+    g->dom = d;
+    g->nr_pfns = g->capacity = nr_pfns;
+    g->lowmem_pages = lowmem_pages;
+    g->balloon_head = g->balloon_tail = XB_NIL;
+    g->free_head[0] = g->free_head[1] = XB_NIL;
+    g->totalreserve_pages = reserve_pages;
+    g->scrub_pages = scrub_pages;
+    g->batch = batch;
+    init_pfns(g, 0, nr_pfns);
+    /* pushed in descending order so that the lowest pfn is allocated first */
+    uint64_t populated = xb_min(nr_pfns, d->nr_gfns);
+    for (uint64_t pfn = populated; pfn-- > 0;) {
+        if (d->p2m[pfn] != XB_NIL) {
+            free_page(g, (uint32_t)pfn);
+            g->totalram_pages++;
+        }
+    }
+    return g;
+}
+
+void xb_guest_free(xb_guest *g)
+{
+    if (!g)
+        return;
+    free(g->flags);
+    free(g->next);
+    free(g->frame_list);
+    free(g);
+}
+
+int xb_guest_grow(xb_guest *g, uint64_t nr_pfns)
+{
+    if (nr_pfns <= g->nr_pfns)
+        return 0;
+    if (nr_pfns > XB_MAX_GFNS)
+        return XB_EINVAL;
+    /* if the second realloc fails the first block is merely larger than
+     * capacity says, and the guest is unchanged */
+    uint8_t *flags = realloc(g->flags, (size_t)nr_pfns);
+    if (!flags)
+        return XB_ENOMEM;
+    g->flags = flags;
+    uint32_t *next = realloc(g->next, (size_t)nr_pfns * sizeof(uint32_t));
+    if (!next)
+        return XB_ENOMEM;
+    g->next = next;
+    init_pfns(g, g->nr_pfns, nr_pfns);
+    g->nr_pfns = g->capacity = nr_pfns;
+    return 0;
+}
+
+/* the driver's batch size: frame_list is made anew, zeroed */
+int xb_guest_set_batch(xb_guest *g, uint64_t batch)
+{
+    if (batch > SIZE_MAX / sizeof(uint64_t))
+        return XB_ENOMEM;
+    uint64_t *frame_list = calloc(xb_nz(batch), sizeof(uint64_t));
+    if (!frame_list)
+        return XB_ENOMEM;
+    free(g->frame_list);
+    g->frame_list = frame_list;
+    g->batch = batch;
+    return 0;
+}
+
+uint64_t xb_guest_state_bytes(const xb_guest *g)
+{
+    return g->capacity * (1 + 4) + g->batch * 8;
+}
+
+/* --- the workload --- */
+
+/* take n pages off free list z for the workload, writing the domain's data
+ * into their frames; returns how many it took (fewer only if the list is
+ * shorter than nr_free says: a corrupt state) */
+static uint64_t take_for_workload(xb_guest *g, int z, uint64_t n, uint64_t *out)
+{
+    xb_domain *d = g->dom;
+    xb_host *h = d->host;
+    uint8_t *flags = g->flags;
+    uint32_t *next = g->next, *p2m = d->p2m, *tag = h->tag;
+    uint64_t nr_gfns = d->nr_gfns, total = h->total_pages;
+    uint32_t domid = d->domid, pfn = g->free_head[z], step = 1;
+    uint64_t i = 0;
+    for (; i < n && pfn != XB_NIL; i++) {
+        uint32_t link = next[pfn];
+        next[pfn] = XB_NIL;
+        flags[pfn] = (uint8_t)((flags[pfn] & ~XB_PG_FREE) | XB_PG_WORKLOAD);
+        /* a free page is populated unless the p2m was changed behind the
+         * guest's back; then there is no frame to write (pycore raises) */
+        if (pfn < nr_gfns && p2m[pfn] < total)
+            tag[p2m[pfn]] = domid;
+        out[i] = pfn;
+        pfn = xb_follow(pfn, link, &step);
+    }
+    g->free_head[z] = pfn;
+    g->nr_free[z] -= i;
+    return i;
+}
+
+int xb_workload_alloc(xb_guest *g, uint64_t n, uint64_t *out)
+{
+    if (n > g->nr_free[0] + g->nr_free[1])
+        return XB_ENOMEM;
+    uint64_t high = xb_min(n, g->nr_free[1]);
+    uint64_t got = take_for_workload(g, 1, high, out);
+    if (got == high)
+        got += take_for_workload(g, 0, n - high, out + high);
+    return got == n ? 0 : XB_ENOMEM;
+}
+
+int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
+{
+    uint64_t bad = xb_mark_all(g, pfns, n, XB_PG_WORKLOAD);
+    if (bad != n)
+        return (int64_t)bad;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t pfn = (uint32_t)pfns[i];
+        g->flags[pfn] &= (uint8_t)~XB_PG_MARK;
+        free_page(g, pfn);
+    }
+    return (int64_t)n;
+}
+
+/* --- consistency --- */
+
+#define FAIL(...)                                            \
+    do {                                                     \
+        snprintf(msg, (size_t)msg_len, __VA_ARGS__);         \
+        rc = -1;                                             \
+        goto out;                                            \
+    } while (0)
+
+/* Every pfn in one state, lists consistent with flags and counters. */
+int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
+{
+    typedef unsigned long long ull;
+    typedef long long sll;
+    const xb_domain *d = g->dom;
+    const uint8_t *flags = g->flags;
+    const xb_stats *s = &g->stats;
+    uint64_t counts[XB_PG_HANDED + 1] = {0};
+    int rc = 0;
+    for (uint64_t pfn = 0; pfn < g->nr_pfns; pfn++) {
+        unsigned f = flags[pfn];
+        if (f & XB_PG_MARK)
+            FAIL("pfn %llu has a stale mark", (ull)pfn);
+        if (!(f & XB_PG_HIGHMEM) != !(pfn >= g->lowmem_pages))
+            FAIL("pfn %llu has the wrong highmem flag", (ull)pfn);
+        unsigned state = f & XB_PG_STATE;
+        if (state & (state - 1))
+            FAIL("pfn %llu is in more than one state (flags 0x%x)", (ull)pfn, f);
+        int populated = pfn < d->nr_gfns && d->p2m[pfn] != XB_NIL;
+        if (populated != !!(state & (XB_PG_FREE | XB_PG_WORKLOAD)))
+            FAIL("pfn %llu is %s but has flags 0x%x", (ull)pfn,
+                 populated ? "populated" : "not populated", f);
+        counts[state]++;
+    }
+    for (int z = 0; z < 2; z++) {
+        uint64_t n = 0;
+        uint32_t pfn = g->free_head[z];
+        while (pfn != XB_NIL) {
+            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_FREE) ||
+                zone_of(g, pfn) != z)
+                FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
+            n++;
+            pfn = g->next[pfn];
+        }
+        if (n != g->nr_free[z])
+            FAIL("free list %d holds %llu pages but nr_free is %llu", z, (ull)n,
+                 (ull)g->nr_free[z]);
+    }
+    if (counts[XB_PG_FREE] != g->nr_free[0] + g->nr_free[1])
+        FAIL("%llu pages are flagged free but the free lists hold fewer",
+             (ull)counts[XB_PG_FREE]);
+    uint64_t low = 0, high = 0;
+    uint32_t pfn = g->balloon_head, last = XB_NIL;
+    while (pfn != XB_NIL) {
+        if (low + high >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_BALLOON))
+            FAIL("balloon list is corrupt at pfn %lu", (unsigned long)pfn);
+        if (flags[pfn] & XB_PG_HIGHMEM)
+            high++;
+        else if (high)
+            FAIL("lowmem pfn %lu follows highmem in the balloon list", (unsigned long)pfn);
+        else
+            low++;
+        last = pfn;
+        pfn = g->next[pfn];
+    }
+    if (last != g->balloon_tail)
+        FAIL("balloon tail is %lu but the list ends at %lu", (unsigned long)g->balloon_tail,
+             (unsigned long)last);
+    if ((sll)low != s->balloon_low || (sll)high != s->balloon_high)
+        FAIL("balloon list holds %llu low + %llu high pages but stats say %lld + %lld",
+             (ull)low, (ull)high, (sll)s->balloon_low, (sll)s->balloon_high);
+    if (counts[XB_PG_BALLOON] != low + high)
+        FAIL("%llu pages are flagged ballooned but the list holds %llu",
+             (ull)counts[XB_PG_BALLOON], (ull)(low + high));
+    uint64_t managed = counts[XB_PG_FREE] + counts[XB_PG_WORKLOAD];
+    if (g->totalram_pages != managed)
+        FAIL("totalram_pages is %llu but %llu pages are managed", (ull)g->totalram_pages,
+             (ull)managed);
+    if (s->total_pages) { /* the balloon driver is initialised */
+        if (s->current_pages != (sll)managed)
+            FAIL("current_pages is %lld but %llu pfns are populated", (sll)s->current_pages,
+                 (ull)managed);
+        if (s->total_pages != (sll)g->nr_pfns)
+            FAIL("total_pages is %lld but %llu pfns exist", (sll)s->total_pages,
+                 (ull)g->nr_pfns);
+    }
+out:
+    return rc;
+}

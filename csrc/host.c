@@ -1,0 +1,108 @@
+/* The hypervisor's pool of machine frames: a stack of free mfns and, per
+ * mfn, the domid whose data the frame holds (0 = scrubbed).  A frame handed
+ * to a domain while holding another domain's data is a leak. */
+#include "xb_impl.h"
+
+xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
+{
+    /* mfns are 32-bit and XB_NIL is reserved */
+    if (total_pages > XB_NIL || total_pages > SIZE_MAX / sizeof(uint32_t))
+        return NULL;
+    xb_host *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->free_stack = malloc(xb_nz(total_pages) * sizeof(uint32_t));
+    h->tag = malloc(xb_nz(total_pages) * sizeof(uint32_t));
+    if (!h->free_stack || !h->tag) {
+        xb_host_free(h);
+        return NULL;
+    }
+    /* zeroed now rather than by calloc's lazy mapping, which would fault on
+     * the first scrub of each page of tags inside the hot loops */
+    memset(h->tag, 0, (size_t)total_pages * sizeof(uint32_t));
+    /* mfn 0 on top of the stack, so frames are handed out in mfn order */
+    for (uint64_t i = 0; i < total_pages; i++)
+        h->free_stack[i] = (uint32_t)(total_pages - 1 - i);
+    h->total_pages = total_pages;
+    h->free_pages = total_pages;
+    h->scrub_freed = scrub_freed;
+    return h;
+}
+
+void xb_host_free(xb_host *h)
+{
+    if (!h)
+        return;
+    free(h->free_stack);
+    free(h->tag);
+    free(h);
+}
+
+uint64_t xb_host_state_bytes(const xb_host *h)
+{
+    return h->total_pages * (4 + 4);
+}
+
+#define FAIL(...)                                            \
+    do {                                                     \
+        snprintf(msg, (size_t)msg_len, __VA_ARGS__);         \
+        rc = -1;                                             \
+        goto out;                                            \
+    } while (0)
+
+/* Every frame in exactly one place; tot_pages matches the physmap; nothing lost. */
+int xb_host_check(const xb_host *h, xb_domain **doms, uint64_t nr_doms, char *msg, uint64_t msg_len)
+{
+    typedef unsigned long long ull;
+    const uint64_t total = h->total_pages;
+    uint8_t *seen = calloc(xb_nz(total), 1);
+    int rc = 0;
+    if (!seen) {
+        snprintf(msg, (size_t)msg_len, "out of memory");
+        return XB_ENOMEM;
+    }
+    /* pycore would raise IndexError here: the field was written from Python */
+    if (h->free_pages > total)
+        FAIL("the pool holds %llu frames but the host has only %llu",
+             (ull)h->free_pages, (ull)total);
+    for (uint64_t i = 0; i < h->free_pages; i++) {
+        uint32_t mfn = h->free_stack[i];
+        if (mfn >= total)
+            FAIL("pool slot %llu holds mfn %lu, beyond the host's %llu frames",
+                 (ull)i, (unsigned long)mfn, (ull)total);
+        if (seen[mfn])
+            FAIL("mfn %lu is in the pool twice", (unsigned long)mfn);
+        seen[mfn] = 1;
+    }
+    uint64_t held = 0;
+    for (uint64_t k = 0; k < nr_doms; k++) {
+        const xb_domain *d = doms[k];
+        uint64_t populated = 0;
+        for (uint64_t gfn = 0; gfn < d->nr_gfns; gfn++) {
+            uint32_t mfn = d->p2m[gfn];
+            if (mfn == XB_NIL)
+                continue;
+            if (mfn >= total)
+                FAIL("domain %lu gfn %llu maps mfn %lu, beyond the host's frames",
+                     (unsigned long)d->domid, (ull)gfn, (unsigned long)mfn);
+            if (seen[mfn])
+                FAIL("mfn %lu is held twice (found again at domain %lu gfn %llu)",
+                     (unsigned long)mfn, (unsigned long)d->domid, (ull)gfn);
+            seen[mfn] = 1;
+            populated++;
+        }
+        if (populated != d->tot_pages)
+            FAIL("domain %lu has tot_pages %llu but %llu populated gfns",
+                 (unsigned long)d->domid, (ull)d->tot_pages, (ull)populated);
+        held += populated;
+    }
+    if (h->free_pages + held != total) {
+        for (uint64_t mfn = 0; mfn < total; mfn++)
+            if (!seen[mfn])
+                FAIL("mfn %llu is lost: pool %llu + domains %llu != total %llu",
+                     (ull)mfn, (ull)h->free_pages, (ull)held, (ull)total);
+    }
+out:
+    free(seen);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* xenballoon core: what the C files share and cffi never sees.
+ *
+ * The helpers are static inline, so the per-page loops pay no call.  The C
+ * keeps pycore's order of operations; its only additions are bounds checks on
+ * values Python can corrupt through the numpy views or the struct fields (an
+ * mfn read from the p2m, a list that ends before its count), so that a
+ * corrupt state makes a call stop or refuse where pycore would raise, instead
+ * of writing out of bounds.
+ */
+#ifndef XB_IMPL_H
+#define XB_IMPL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xb.h"
+
+#define XB_PG_STATE (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_BALLOON | XB_PG_HANDED)
+
+/* malloc(0) may return NULL, which would read as a failure */
+static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }
+
+static inline uint64_t xb_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Follow a list link from pfn.  A walk along a list costs a load's latency
+ * per page (the next address is in the page just loaded), unless the CPU need
+ * not wait for the load: lists are mostly runs of consecutive pfns, up or
+ * down, so the next pfn is guessed from the last step and the link only has
+ * to confirm it, a branch the CPU predicts and runs ahead of.  The empty asm
+ * hides that a zero difference means link == guess, which would let the
+ * compiler return the loaded value (and wait for it) instead of the guess.
+ * Without GNU C this is a plain walk. */
+#if defined(__GNUC__)
+#define XB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define XB_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define XB_LIKELY(x) (x)
+#define XB_OPAQUE(x) ((void)0)
+#endif
+
+static inline uint32_t xb_follow(uint32_t pfn, uint32_t link, uint32_t *step)
+{
+    uint32_t guess = pfn + *step;
+    uint32_t miss = link ^ guess;
+    XB_OPAQUE(miss);
+    if (XB_LIKELY(miss == 0))
+        return guess;
+    *step = link - pfn;
+    return link;
+}
+
+/* XENMEM_populate_physmap's budget: consumes one injected fault, and folds
+ * in the pool and max_pages limits that pycore tests on every page */
+static inline uint64_t xb_populate_limit(xb_domain *d, uint64_t n)
+{
+    xb_host *h = d->host;
+    uint64_t limit = n;
+    if (h->fault_increase_calls > 0) {
+        h->fault_increase_calls--;
+        limit = xb_min(limit, h->fault_increase_max);
+    }
+    limit = xb_min(limit, h->free_pages);
+    limit = xb_min(limit, d->tot_pages < d->max_pages ? d->max_pages - d->tot_pages : 0);
+    return limit;
+}
+
+/* _mark_all: mark every pfn that is in `state` and not yet marked; on the
+ * first that is not, unmark the ones before it and return its index.  On
+ * success the pfns stay marked: the caller clears the mark as it commits. */
+static inline uint64_t xb_mark_all(xb_guest *g, const uint64_t *pfns, uint64_t n, uint8_t state)
+{
+    uint8_t *flags = g->flags;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t pfn = pfns[i];
+        if (pfn >= g->nr_pfns || !(flags[pfn] & state) || (flags[pfn] & XB_PG_MARK)) {
+            for (uint64_t j = 0; j < i; j++)
+                flags[pfns[j]] &= (uint8_t)~XB_PG_MARK;
+            return i;
+        }
+        flags[pfn] |= XB_PG_MARK;
+    }
+    return n;
+}
+
+#endif /* XB_IMPL_H */
