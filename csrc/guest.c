@@ -177,7 +177,9 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
         goto out;                                            \
     } while (0)
 
-/* Every pfn in one state, lists consistent with flags and counters. */
+/* Every pfn in one state, lists consistent with flags and counters; handed-out
+ * pages are lowmem and number target_unpopulated; a workload page's frame holds
+ * the workload's data; the domain holds exactly the populated pfns. */
 int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
 {
     typedef unsigned long long ull;
@@ -200,6 +202,14 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         if (populated != !!(state & (XB_PG_FREE | XB_PG_WORKLOAD)))
             FAIL("pfn %llu is %s but has flags 0x%x", (ull)pfn,
                  populated ? "populated" : "not populated", f);
+        if (state == XB_PG_HANDED && (f & XB_PG_HIGHMEM))
+            FAIL("pfn %llu is handed out but highmem", (ull)pfn);
+        if (state == XB_PG_WORKLOAD && d->p2m[pfn] >= d->host->total_pages)
+            FAIL("workload pfn %llu maps mfn %lu, beyond the host's frames", (ull)pfn,
+                 (unsigned long)d->p2m[pfn]);
+        if (state == XB_PG_WORKLOAD && d->host->tag[d->p2m[pfn]] != d->domid)
+            FAIL("pfn %llu belongs to the workload but its frame holds tag %lu, not %lu",
+                 (ull)pfn, (unsigned long)d->host->tag[d->p2m[pfn]], (unsigned long)d->domid);
         counts[state]++;
     }
     for (int z = 0; z < 2; z++) {
@@ -246,6 +256,12 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     if (g->totalram_pages != managed)
         FAIL("totalram_pages is %llu but %llu pages are managed", (ull)g->totalram_pages,
              (ull)managed);
+    if (d->tot_pages != managed)
+        FAIL("domain %lu holds %llu frames but %llu pfns are populated",
+             (unsigned long)d->domid, (ull)d->tot_pages, (ull)managed);
+    if (s->target_unpopulated != (sll)counts[XB_PG_HANDED])
+        FAIL("%llu pages are handed out but target_unpopulated is %lld",
+             (ull)counts[XB_PG_HANDED], (sll)s->target_unpopulated);
     if (s->total_pages) { /* the balloon driver is initialised */
         if (s->current_pages != (sll)managed)
             FAIL("current_pages is %lld but %llu pfns are populated", (sll)s->current_pages,

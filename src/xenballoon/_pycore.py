@@ -561,6 +561,8 @@ def guest_check(g: Guest) -> str | None:
             return f"pfn {pfn} is {what} but has flags {f:#x}"
         if state == PG_HANDED and f & PG_HIGHMEM:
             return f"pfn {pfn} is handed out but highmem"
+        if state == PG_WORKLOAD and p2m[pfn] >= d.host.total_pages:
+            return f"workload pfn {pfn} maps mfn {p2m[pfn]}, beyond the host's frames"
         if state == PG_WORKLOAD and tag[p2m[pfn]] != d.domid:
             return (f"pfn {pfn} belongs to the workload but its frame holds "
                     f"tag {int(tag[p2m[pfn]])}, not {d.domid}")
