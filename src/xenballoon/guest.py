@@ -115,7 +115,13 @@ class Guest:
             raise ValueError(_refusal(array, rc, "owned by the workload"))
 
     def fail_next_allocations(self, n: int) -> None:
-        """Fault injection: the driver's next ``n`` page allocations fail."""
+        """Fault injection: the driver's next ``n`` page allocations fail.
+
+        Those are the allocations of the balloon driver (``decrease_reservation`` when
+        ballooning out, ``alloc_ballooned_pages``), not the workload's: a failure cuts the
+        frame_list short, and a run that allocated nothing ends EAGAIN.  Replaces any
+        earlier count; ``n=0`` clears it.
+        """
         self._core.fail_page_allocs = _validate.as_count(n, "n")
 
     # --- checks ------------------------------------------------------------------------------

@@ -222,9 +222,14 @@ class Hypervisor:
 
     # --- faults and checks ---------------------------------------------------------------------
     def inject_increase_fault(self, calls: int = 1, max_frames: int = 0) -> None:
-        """Make the next ``calls`` populate hypercalls populate at most ``max_frames`` each."""
-        self._core.fault_increase_calls = _validate.as_count(calls, "calls")
-        self._core.fault_increase_max = _validate.as_count(max_frames, "max_frames")
+        """Fault injection: the next ``calls`` populate hypercalls (``increase_reservation``,
+        the balloon's deflate) populate at most ``max_frames`` frames each; 0 frames makes
+        the balloon's deflate end EAGAIN.  Replaces any earlier fault; ``calls=0`` clears it.
+        """
+        calls = _validate.as_count(calls, "calls")
+        max_frames = _validate.as_count(max_frames, "max_frames")
+        self._core.fault_increase_calls = calls
+        self._core.fault_increase_max = max_frames
 
     def add_tenant(self, pages: int | None = None, *, leave: int | None = None,
                    name: str = "tenant") -> Domain:
