@@ -14,9 +14,10 @@ MIN_DIFF_STEPS = 3_000
 class TwoWorlds(Steps):
     """The steps on a C world and a Python world in lockstep."""
 
-    def make_worlds(self, scrub_freed: bool, scrub_pages: bool) -> list[World]:
+    def make_worlds(self, scrub_freed: bool, scrub_pages: bool,
+                    batch: int | None) -> list[World]:
         # No skip when the C core is missing: backend="c" raises ImportError and this fails.
-        return [World(backend, scrub_freed, scrub_pages) for backend in ("c", "python")]
+        return [World(backend, scrub_freed, scrub_pages, batch) for backend in ("c", "python")]
 
     def step(self, name: str, *args: Any) -> list[tuple[Any, ...]]:
         c, py = super().step(name, *args)

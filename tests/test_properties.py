@@ -12,8 +12,9 @@ import xenballoon as xb
 class OneWorld(Steps):
     """The steps on one world, on the backend this test run selected."""
 
-    def make_worlds(self, scrub_freed: bool, scrub_pages: bool) -> list[World]:
-        return [World(None, scrub_freed, scrub_pages)]
+    def make_worlds(self, scrub_freed: bool, scrub_pages: bool,
+                    batch: int | None) -> list[World]:
+        return [World(None, scrub_freed, scrub_pages, batch)]
 
 
 def test_random_steps_keep_every_invariant() -> None:

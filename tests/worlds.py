@@ -46,15 +46,18 @@ Outcome = tuple[Any, ...]
 class World:
     """One host, two guests with balloons, tenants; the pfns each guest's users hold."""
 
-    def __init__(self, backend: str | None, scrub_freed: bool, scrub_pages: bool) -> None:
+    def __init__(self, backend: str | None, scrub_freed: bool, scrub_pages: bool,
+                 batch: int | None = None) -> None:
         self.sim = xb.Simulation()
         self.hv = xb.Hypervisor(self.sim, HOST_PAGES, scrub_freed=scrub_freed, backend=backend)
         self.scrubbing = scrub_freed or scrub_pages
         self.balloons: list[xb.Balloon] = []
+        fixed = batch
         for memory, maxmem, lowmem, reserve, batch, pv in GUESTS:
             dom = self.hv.create_domain(memory, maxmem=maxmem)
             guest = xb.Guest(dom, lowmem_pages=lowmem, reserve_pages=reserve, pv=pv)
-            self.balloons.append(xb.Balloon(guest, batch=batch, scrub_pages=scrub_pages))
+            self.balloons.append(xb.Balloon(guest, batch=batch if fixed is None else fixed,
+                                            scrub_pages=scrub_pages))
         self.workload: list[list[int]] = [[] for _ in GUESTS]
         self.handed: list[list[int]] = [[] for _ in GUESTS]
         self.tenants: list[xb.Domain] = []
@@ -237,15 +240,18 @@ class Steps(RuleBasedStateMachine):
         """Steps run so far (invariant checks minus the one before each example's first step)."""
         return cls.checks - cls.runs
 
-    def make_worlds(self, scrub_freed: bool, scrub_pages: bool) -> list[World]:
+    def make_worlds(self, scrub_freed: bool, scrub_pages: bool,
+                    batch: int | None) -> list[World]:
         raise NotImplementedError
 
     def step(self, name: str, *args: Any) -> list[Outcome]:
         return [getattr(world, name)(*args) for world in self.worlds]
 
-    @initialize(scrub_freed=st.booleans(), scrub_pages=st.booleans())
-    def boot(self, scrub_freed: bool, scrub_pages: bool) -> None:
-        self.worlds = self.make_worlds(scrub_freed, scrub_pages)
+    @initialize(scrub_freed=st.booleans(), scrub_pages=st.booleans(),
+                batch=st.sampled_from([None, 1, 3, 512]))
+    def boot(self, scrub_freed: bool, scrub_pages: bool, batch: int | None) -> None:
+        """Scrubbing on either side or neither; the guests' own frame_lists, or one size."""
+        self.worlds = self.make_worlds(scrub_freed, scrub_pages, batch)
 
     @rule(i=GUEST, pages=st.integers(0, MAX_PFNS + 64))
     def set_target(self, i: int, pages: int) -> None:
