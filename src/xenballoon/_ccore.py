@@ -53,14 +53,14 @@ from ._pycore import (
 __all__ = [
     "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
     "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NIL", "PG_BALLOON", "PG_FREE", "PG_HANDED",
-    "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
-    "add_memory", "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
+    "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD", "add_memory",
+    "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
     "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new", "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
     "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
-    "mem_available", "online_pages", "workload_alloc", "workload_free", "xenmem_decrease_reservation",
-    "xenmem_populate_physmap",
+    "mem_available", "online_pages", "workload_alloc", "workload_free",
+    "xenmem_decrease_reservation", "xenmem_populate_physmap",
 ]
 
 # The header and the oracle must agree on every constant.
