@@ -228,14 +228,28 @@ def test_online_memory_block_refuses_unknown_and_online_blocks(boot: Boot) -> No
         b.guest.online_memory_block(1)
 
 
-def test_memory_notifier_sees_each_block_online(boot: Boot) -> None:
-    """register_memory_notifier callbacks get MEM_ONLINE and the block, one per section."""
+def test_memory_notifier_sees_each_block_going_online_then_online(boot: Boot) -> None:
+    """Notifiers get MEM_GOING_ONLINE then MEM_ONLINE for each section, in order."""
     b = hotplug(boot, host=4096 + 2 * S)
     events: list[tuple[int, int, str]] = []
     b.guest.hotplug.register_memory_notifier(lambda ev, blk: events.append(
         (ev, blk.id, blk.state)))
     settle(b, 4096 + S + 1)
-    assert events == [(xb.hotplug.MEM_ONLINE, 1, "online"), (xb.hotplug.MEM_ONLINE, 2, "online")]
+    going, online = xb.hotplug.MEM_GOING_ONLINE, xb.hotplug.MEM_ONLINE
+    assert events == [(going, 1, "offline"), (online, 1, "online"),
+                      (going, 2, "offline"), (online, 2, "online")]
+
+
+def test_xen_memory_notifier_kicks_the_worker_on_mem_online_only(boot: Boot) -> None:
+    """The driver's notifier (registered first) queues the worker at MEM_ONLINE, not before."""
+    b = hotplug(boot, auto_online=False)
+    settle(b, 4196)
+    pending: dict[int, bool] = {}
+    b.guest.hotplug.register_memory_notifier(
+        lambda ev, blk: pending.setdefault(ev, b.work_pending))
+    b.guest.online_memory_block(1)
+    assert pending == {xb.hotplug.MEM_GOING_ONLINE: False, xb.hotplug.MEM_ONLINE: True}
+    b.guest.sim.run()
 
 
 def test_memory_check_names_an_offline_pfn_outside_its_block(boot: Boot) -> None:

@@ -32,11 +32,11 @@ from .errors import InvariantError, OutOfMemory
 if TYPE_CHECKING:
     from .guest import Guest
 
-__all__ = ["PAGES_PER_SECTION", "MEM_ONLINE", "Resource", "ResourceTree", "MemoryBlock",
-           "MemoryHotplug", "NoHotplug", "Hotplug"]
+__all__ = ["PAGES_PER_SECTION", "MEM_ONLINE", "MEM_GOING_ONLINE", "Resource", "ResourceTree",
+           "MemoryBlock", "MemoryHotplug", "NoHotplug", "Hotplug"]
 
 PAGES_PER_SECTION = 32768  # 128 MiB memory sections (x86-64 SECTION_SIZE_BITS = 27)
-MEM_ONLINE = 1  # the memory notifier event (include/linux/memory.h)
+MEM_ONLINE, MEM_GOING_ONLINE = 1 << 0, 1 << 3  # memory notifier events (linux/memory.h)
 NOTIFY_OK = 1
 
 
@@ -291,14 +291,19 @@ class MemoryHotplug:
         self._online(block)
 
     def _online(self, block: MemoryBlock) -> None:
-        """``online_pages``: the callback takes the pages, then MEM_ONLINE is notified."""
+        """``online_pages``: MEM_GOING_ONLINE, the callback takes the pages, MEM_ONLINE."""
         if self._online_page is None:
             raise ValueError("no online-page callback: memory is onlined by a balloon driver "
                              "with hotplug=True")
+        self._notify(MEM_GOING_ONLINE, block)
         self._online_page(block.start_pfn, block.nr_pages)
         self._blocks[block.id] = online = replace(block, state="online")
+        self._notify(MEM_ONLINE, online)
+
+    def _notify(self, event: int, block: MemoryBlock) -> None:
+        """``memory_notify``: each notifier in the order registered."""
         for notifier in tuple(self._notifiers):
-            notifier(MEM_ONLINE, online)
+            notifier(event, block)
 
     # --- checks --------------------------------------------------------------------------------
     def check(self) -> str | None:
