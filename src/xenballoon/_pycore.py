@@ -341,7 +341,9 @@ def workload_alloc(g: Guest, n: int) -> np.ndarray | None:
         z = 1 if g.nr_free[1] else 0
         pfn = _take_free(g, z)
         g.flags[pfn] |= PG_WORKLOAD
-        h.tag[g.dom.p2m[pfn]] = domid
+        mfn = int(g.dom.p2m[pfn]) if pfn < g.dom.nr_gfns else NIL
+        if mfn < h.total_pages:  # a free page can lose its frame to a stray hypercall
+            h.tag[mfn] = domid
         out[i] = pfn
     return out
 
@@ -483,7 +485,15 @@ def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray |
             out[pgno] = pfn
             pgno += 1
         else:
-            decrease_reservation(g, nr_pages - pgno, GFP_USER)  # add_ballooned_pages
+            # add_ballooned_pages; the checks above make it succeed, but never spin.
+            before = (g.stats.current_pages, g.fail_page_allocs)
+            rc = decrease_reservation(g, nr_pages - pgno, GFP_USER)
+            if rc == BUG or (g.stats.current_pages, g.fail_page_allocs) == before:
+                for p in out[:pgno]:  # out_undo
+                    g.flags[int(p)] &= 0xFF ^ PG_HANDED
+                    balloon_append(g, int(p))
+                g.stats.target_unpopulated -= nr_pages
+                return (BUG if rc == BUG else ENOMEM), None
     return 0, out
 
 
