@@ -392,6 +392,18 @@ def test_guest_refuses_a_too_small_address_space(machine: Callable[..., xb.Hyper
     assert dom.guest is None
 
 
+def test_memory_is_added_only_with_an_online_callback(
+        machine: Callable[..., xb.Hypervisor]) -> None:
+    """Without a hotplug balloon there is nowhere to online pages: adding is refused."""
+    guest = xb.Guest(machine(10000).create_domain(4096))
+    res = guest.hotplug.allocate_resource(S)
+    assert res is not None
+    with pytest.raises(ValueError, match="online-page callback"):
+        guest.hotplug.add_memory_resource(res)
+    assert guest.nr_pfns == 4096 and not guest.hotplug.blocks
+    guest.hotplug.release_resource(res)
+
+
 def test_hotplug_is_alike_on_both_backends(machine: Callable[..., xb.Hypervisor]) -> None:
     """The same hotplug run on the C and the Python core ends in the same state."""
     ends = []

@@ -165,6 +165,8 @@ class MemoryBlock:
     state: str
 
 
+_NO_CALLBACK = ("no online-page callback: memory is onlined into the balloon of a driver "
+                "with hotplug=True")
 OnlinePage = Callable[[int, int], None]
 Notifier = Callable[[int, MemoryBlock], object]
 
@@ -260,6 +262,8 @@ class MemoryHotplug:
             raise ValueError(f"{res} is not made of whole sections")
         if res not in self.iomem:
             raise ValueError(f"{res} was not allocated from this guest's address space")
+        if self.auto_online and self._online_page is None:
+            raise ValueError(_NO_CALLBACK)
         if self._fail_add:
             self._fail_add -= 1
             return ENOMEM
@@ -293,8 +297,7 @@ class MemoryHotplug:
     def _online(self, block: MemoryBlock) -> None:
         """``online_pages``: MEM_GOING_ONLINE, the callback takes the pages, MEM_ONLINE."""
         if self._online_page is None:
-            raise ValueError("no online-page callback: memory is onlined by a balloon driver "
-                             "with hotplug=True")
+            raise ValueError(_NO_CALLBACK)
         self._notify(MEM_GOING_ONLINE, block)
         self._online_page(block.start_pfn, block.nr_pages)
         self._blocks[block.id] = online = replace(block, state="online")
