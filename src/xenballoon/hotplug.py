@@ -235,6 +235,7 @@ class MemoryHotplug:
     # --- adding memory -------------------------------------------------------------------------
     def allocate_resource(self, nr_pages: int) -> Resource | None:
         """A free, section-aligned range of ``nr_pages`` for System RAM (None if none fits)."""
+        nr_pages = _validate.as_count(nr_pages, "nr_pages", minimum=1, maximum=MAX_GFNS)
         if self._fail_resource:
             self._fail_resource -= 1
             return None
