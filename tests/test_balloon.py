@@ -74,13 +74,6 @@ def test_unparsable_target_is_ignored_with_a_warning(boot: Boot, text: str,
     assert any("xen:balloon:" in r.getMessage() for r in caplog.records)
 
 
-def test_hotplug_is_not_implemented_yet(machine: Callable[..., xb.Hypervisor]) -> None:
-    """hotplug=True says clearly that it is not there yet."""
-    hv = machine(10000)
-    with pytest.raises(NotImplementedError, match="hotplug"):
-        xb.Balloon(xb.Guest(hv.create_domain(100)), hotplug=True)
-
-
 @pytest.mark.parametrize("kw", [{"batch": 0}, {"batch": 1.5}, {"max_retry_count": -1},
                                 {"max_schedule_delay": 0}, {"max_schedule_delay": "32"}])
 def test_bad_knobs_are_refused(machine: Callable[..., xb.Hypervisor], kw: dict) -> None:
