@@ -25,7 +25,11 @@ GUESTS = ((256, 384, 160, 8, 16, True), (192, 192, None, 4, 64, False))
 MAX_PFNS = max(g[1] for g in GUESTS)
 GUEST = st.integers(0, len(GUESTS) - 1)
 SECONDS = st.sampled_from([0.0, 0.004, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 20.0, 64.0])
-EXPECTED = (xb.OutOfMemory, ValueError)
+EXPECTED = (xb.OutOfMemory, ValueError, OSError)
+# sysfs writes, valid and not (scrub_pages is left alone: the leak invariant depends on it)
+SYSFS_ATTRS = ["target_kb", "target", "max_schedule_delay", "max_retry_count"]
+SYSFS_TEXTS = ["0", "1", "8\n", "400", "1024", "0x40", "1M", "2k", "", "-1", "010", "1.5",
+               "abc", "99999999999999999999999"]
 
 # Each step of an example runs every invariant; a CI run of the suite takes at least
 # MIN_STEPS steps per backend (checked, so a change of settings cannot quietly drop it).
@@ -157,6 +161,9 @@ class World:
         assert out[0] == "raised", f"{kind} free of {pfns} was accepted"
         return out
 
+    def sysfs_write(self, i: int, attr: str, text: str) -> Outcome:
+        return self.attempt(lambda: self.balloons[i].sysfs.write(attr, text))
+
     def add_tenant(self, pages: int) -> Outcome:
         out = self.attempt(lambda: self.hv.add_tenant(pages))
         if out[0] == "ok":
@@ -207,7 +214,8 @@ class World:
             target = low + (high - low) * share // 1000
             b.set_target(target)
             targets.append(target)
-        self.sim.advance(64.0)
+        # A pending backoff timer was set schedule_delay seconds after its run: wait it out.
+        self.sim.advance(max(64, *(b.stats.schedule_delay for b in self.balloons)))
         for b, target in zip(self.balloons, targets, strict=True):
             assert (b.stats.current_pages, b.stats.target_pages) == (target, target)
             assert b.state is xb.BPState.DONE and not b.work_pending
@@ -289,6 +297,10 @@ class Steps(RuleBasedStateMachine):
           handed=st.booleans())
     def bad_free(self, i: int, kind: str, handed: bool) -> None:
         self.step("bad_free", i, kind, handed)
+
+    @rule(i=GUEST, attr=st.sampled_from(SYSFS_ATTRS), text=st.sampled_from(SYSFS_TEXTS))
+    def sysfs_write(self, i: int, attr: str, text: str) -> None:
+        self.step("sysfs_write", i, attr, text)
 
     @rule(pages=st.integers(1, HOST_PAGES // 2))
     def add_tenant(self, pages: int) -> None:
