@@ -23,6 +23,15 @@ static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }
 
 static inline uint64_t xb_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+/* *out = a - b; nonzero (and *out unspecified) if that overflows */
+static inline int xb_sub_overflow(int64_t a, int64_t b, int64_t *out)
+{
+    if ((b < 0 && a > INT64_MAX + b) || (b > 0 && a < INT64_MIN + b))
+        return 1;
+    *out = a - b;
+    return 0;
+}
+
 /* Follow a list link from pfn.  A walk along a list costs a load's latency
  * per page (the next address is in the page just loaded), unless the CPU need
  * not wait for the load: lists are mostly runs of consecutive pfns, up or
