@@ -60,6 +60,7 @@ class BalloonStats:
 
 
 _STATS = tuple(f.name for f in fields(BalloonStats))
+_BP_STATES = tuple(BPState(i) for i in range(len(BPState)))  # by value, without BPState()
 
 
 class Balloon:
@@ -156,7 +157,7 @@ class Balloon:
             state = update_schedule(state)
             if state != K.BP_DONE:
                 break
-        self._state = BPState(state)
+        self._state = _BP_STATES[state]
         if state == K.BP_EAGAIN:
             self._worker.schedule(self._s.schedule_delay * self._hz)
         for listener in tuple(self._listeners):
