@@ -50,5 +50,5 @@ def test_cycle_16m_guest(benchmark: BenchmarkFixture, backend: str, small: bool,
     The reference core takes a reduced size (131,072 pages) and reports per page.
     """
     pages = SMALL if small else SIXTEEN_M // 2 if backend == "c" else 1 << 17
-    timed_cycles(benchmark, backend, pages, rounds=3 if backend == "c" else 1)
+    timed_cycles(benchmark, backend, pages, rounds=5 if backend == "c" else 1)
     record("cycle 16M-page guest", backend, 2 * pages, pages=pages, guest_pages=2 * pages)
