@@ -26,13 +26,15 @@
 #define XB_ENOMEM -12
 #define XB_EINVAL -22
 
-/* guest page flags (xb_guest.flags[pfn]); a pfn with no state bit is
- * unpopulated address space that is not in the balloon (offline hotplug) */
+/* guest page flags (xb_guest.flags[pfn]); a pfn with no state bit is a hole
+ * in the guest's physical address space: it does not exist (nor count in
+ * total_pages) until balloon_add_region or add_memory makes it exist */
 #define XB_PG_FREE 1               /* on a free list of the page allocator */
 #define XB_PG_WORKLOAD 2           /* allocated by the workload */
 #define XB_PG_BALLOON 4            /* on the balloon list (PageOffline) */
 #define XB_PG_HANDED 8             /* handed out by alloc_xenballooned_pages */
 #define XB_PG_HIGHMEM 16           /* constant: pfn >= lowmem_pages */
+#define XB_PG_OFFLINE 32           /* hotplugged, its memory block not yet onlined */
 #define XB_PG_MARK 128             /* scratch bit, always clear between calls */
 
 /* gfp masks understood by the guest allocator */
@@ -117,7 +119,7 @@ int64_t xb_xenmem_decrease_reservation(xb_domain *d, const uint64_t *gfns, uint6
 uint64_t xb_domain_state_bytes(const xb_domain *d);
 
 /* guest: pfns 0..nr_pfns-1; the populated ones start on the free lists in
- * ascending pfn order (the lowest is allocated first), the rest are offline */
+ * ascending pfn order (the lowest is allocated first), the rest are holes */
 xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
                        uint64_t reserve_pages, uint64_t batch, int scrub_pages);
 void xb_guest_free(xb_guest *g);
@@ -145,3 +147,11 @@ int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);
 int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n);
 int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n);
 uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max);
+
+/* memory hotplug: add_memory makes the holes start_pfn..start_pfn+n-1 exist,
+ * offline (the arrays and the domain's physmap grow; their gfns stay
+ * unpopulated); online_pages is xen_online_page for a range: each offline
+ * page goes to the balloon, in ascending pfn order.  XB_EINVAL (nothing
+ * changed) if a pfn is not a hole / not offline, or a gfn is populated. */
+int xb_add_memory(xb_guest *g, uint64_t start_pfn, uint64_t n);
+int xb_online_pages(xb_guest *g, uint64_t start_pfn, uint64_t n);

@@ -19,7 +19,7 @@
 
 #include "xb.h"
 
-#define XB_PG_STATE (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_BALLOON | XB_PG_HANDED)
+#define XB_PG_STATE (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_BALLOON | XB_PG_HANDED | XB_PG_OFFLINE)
 
 /* malloc(0) may return NULL, which would read as a failure */
 static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }

@@ -21,10 +21,14 @@ def record_runs(balloon: xb.Balloon) -> list[tuple[float, str]]:
     return runs
 
 
-def starve_host(balloon: xb.Balloon) -> xb.Domain:
-    """Give every free host frame to another domain."""
-    hv = balloon.guest.domain.hypervisor
-    return hv.create_domain(hv.free_pages, name="hog")
+def half_ballooned_on_a_full_host(boot: Boot, **kw: object
+                                  ) -> tuple[xb.Balloon, xb.Hypervisor, xb.Domain]:
+    """A 1024-page guest ballooned down to 512, then every free host frame taken by a hog."""
+    b = boot(1024, host=1024 + 10, **kw)
+    hv = b.guest.domain.hypervisor
+    b.set_target(512)
+    hv.sim.run()
+    return b, hv, hv.create_domain(hv.free_pages, name="hog")
 
 
 # --- balloon_init and the watch ---------------------------------------------------------------
@@ -68,13 +72,6 @@ def test_unparsable_target_is_ignored_with_a_warning(boot: Boot, text: str,
         hv.xenstore.write(f"{b.guest.domain.home}/memory/target", text)
     assert b.stats.target_pages == 4096
     assert any("xen:balloon:" in r.getMessage() for r in caplog.records)
-
-
-def test_hotplug_is_not_implemented_yet(machine: Callable[..., xb.Hypervisor]) -> None:
-    """hotplug=True says clearly that it is not there yet."""
-    hv = machine(10000)
-    with pytest.raises(NotImplementedError, match="hotplug"):
-        xb.Balloon(xb.Guest(hv.create_domain(100)), hotplug=True)
 
 
 @pytest.mark.parametrize("kw", [{"batch": 0}, {"batch": 1.5}, {"max_retry_count": -1},
@@ -294,11 +291,7 @@ def test_increase_limited_by_max_pages(boot: Boot) -> None:
 
 def test_backoff_timeline_default_retries(boot: Boot) -> None:
     """EAGAIN retries at t = 0, 2, 6, 14 s, then ECANCELED with max_retry_count = 4."""
-    b = boot(1024, host=1024 + 10)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot)
     runs = record_runs(b)
     b.set_target(1024)
     hv.sim.run()
@@ -310,11 +303,7 @@ def test_backoff_timeline_default_retries(boot: Boot) -> None:
 
 def test_update_schedule_doubles_delay_and_counts_retries(boot: Boot) -> None:
     """Each EAGAIN increments retry_count and doubles schedule_delay."""
-    b = boot(1024, host=1024 + 10)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot)
     b.set_target(1024)
     seen = []
     for t in (0.0, 2.0, 6.0):
@@ -325,11 +314,7 @@ def test_update_schedule_doubles_delay_and_counts_retries(boot: Boot) -> None:
 
 def test_unlimited_retries_cap_the_delay(boot: Boot) -> None:
     """max_retry_count = 0 retries forever with the delay capped at max_schedule_delay."""
-    b = boot(1024, host=1024 + 10, max_retry_count=0)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot, max_retry_count=0)
     runs = record_runs(b)
     b.set_target(1024)
     hv.sim.run(until=200.0)
@@ -341,11 +326,7 @@ def test_unlimited_retries_cap_the_delay(boot: Boot) -> None:
 
 def test_small_max_schedule_delay_caps_early(boot: Boot) -> None:
     """The doubled delay is clamped to max_schedule_delay."""
-    b = boot(1024, host=1024 + 10, max_retry_count=0, max_schedule_delay=3)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot, max_retry_count=0, max_schedule_delay=3)
     runs = record_runs(b)
     b.set_target(1024)
     hv.sim.run(until=12.0)
@@ -354,11 +335,7 @@ def test_small_max_schedule_delay_caps_early(boot: Boot) -> None:
 
 def test_success_after_eagain_resets_backoff(boot: Boot) -> None:
     """DONE resets schedule_delay and retry_count to 1."""
-    b = boot(1024, host=1024 + 10)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    hog = starve_host(b)
+    b, hv, hog = half_ballooned_on_a_full_host(boot)
     b.set_target(1024)
     hv.sim.run(until=2.0)
     assert (b.stats.retry_count, b.stats.schedule_delay) == (3, 4)
@@ -370,11 +347,7 @@ def test_success_after_eagain_resets_backoff(boot: Boot) -> None:
 
 def test_new_target_waits_for_pending_backoff_timer(boot: Boot) -> None:
     """set_target during a backoff changes the target, but the worker runs at the timer."""
-    b = boot(1024, host=1024 + 10)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot)
     runs = record_runs(b)
     b.set_target(1024)
     hv.sim.run(until=1.0)
@@ -389,11 +362,7 @@ def test_new_target_waits_for_pending_backoff_timer(boot: Boot) -> None:
 
 def test_target_after_cancel_restarts_the_worker(boot: Boot) -> None:
     """After ECANCELED nothing runs until a new target is set."""
-    b = boot(1024, host=1024 + 10)
-    hv = b.guest.domain.hypervisor
-    b.set_target(512)
-    hv.sim.run()
-    starve_host(b)
+    b, hv, _ = half_ballooned_on_a_full_host(boot)
     b.set_target(1024)
     hv.sim.run()
     assert b.state is xb.BPState.ECANCELED and not b.work_pending

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from xenballoon import PAGES_PER_SECTION
 from xenballoon.cli import main
 from xenballoon.scenario import MIB, run_demo
 
@@ -25,11 +26,23 @@ def test_demo_scenario_squeezes_until_cancel() -> None:
         balloon.guest.check()
 
 
+def test_demo_guest_grows_past_its_boot_memory_by_hotplug() -> None:
+    """The demo's vm3 hotplugs one section, waits for it to be onlined, then populates."""
+    result = run_demo()
+    vm3 = result.balloons["vm3"]
+    assert vm3.stats.current_pages == 48 * MIB
+    assert vm3.stats.total_pages == 16 * MIB + PAGES_PER_SECTION
+    timeline = [(e.time, e.what, e.state) for e in result.events if e.domain == "vm3"]
+    assert timeline[-3:] == [(32.0, "memory1 online +128M", None), (32.0, "worker", "WAIT"),
+                             (32.0, "worker", "DONE")]
+
+
 def test_demo_prints_timeline_and_check(capsys: pytest.CaptureFixture[str]) -> None:
     """`xenballoon demo` prints the timeline and the final invariant check."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    for text in ("mem-set 448M", "EAGAIN", "ECANCELED", "invariant check: OK"):
+    for text in ("mem-set 448M", "EAGAIN", "ECANCELED", "memory1 online", "WAIT",
+                 "invariant check: OK"):
         assert text in out
 
 

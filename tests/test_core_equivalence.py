@@ -95,9 +95,9 @@ class Pair:
             h = core.host_new(total, scrub_freed)
             d = core.domain_new(h, 1, memory, memory + max_extra)
             g = core.guest_new(d, memory + extra_pfns, lowmem, reserve, batch, scrub_pages)
-            if driver:  # what balloon_init does
+            if driver:  # what balloon_init does; the extra pfns are holes until added
                 g.stats.current_pages = g.totalram_pages
-                g.stats.total_pages = g.nr_pfns
+                g.stats.total_pages = g.totalram_pages
             self.w[core] = {"h": h, "doms": [d], "g": g}
         self.workload: list[int] = []
         self.handed: list[int] = []
@@ -191,6 +191,15 @@ def run(p: Pair, op: tuple) -> None:
         offline = [int(x) for x in np.nonzero((g.flags[: g.nr_pfns] & pc.PG_STATE) == 0)[0]]
         if offline:
             p.call("balloon_append", "g", offline[op[1] % len(offline)])
+    elif kind == "add_memory":
+        p.call("add_memory", "g", op[1], op[2])
+    elif kind == "online":
+        p.call("online_pages", "g", op[1], op[2])
+    elif kind == "online_some":  # a run that starts at an offline pfn
+        g = p.py["g"]
+        offline = np.nonzero(g.flags[: g.nr_pfns] & pc.PG_OFFLINE)[0].tolist()
+        if offline:
+            p.call("online_pages", "g", pick(offline, [op[1]])[0], op[2])
     elif kind == "set_batch":
         p.call("guest_set_batch", "g", op[1])
     elif kind == "guest_grow":
@@ -257,6 +266,9 @@ OPS = st.one_of(
     st.tuples(st.just("append"), st.integers(0, 1000)),
     st.tuples(st.just("guest_grow"), st.integers(-4, 24)),
     st.tuples(st.just("set_batch"), st.integers(1, 16)),
+    st.tuples(st.just("add_memory"), st.integers(0, 300), st.integers(0, 40)),
+    st.tuples(st.just("online"), st.integers(0, 300), st.integers(0, 40)),
+    st.tuples(st.just("online_some"), st.integers(0, 1000), st.integers(0, 12)),
     st.tuples(st.just("domain_grow"), st.integers(0, 5), st.integers(-4, 24)),
     st.tuples(st.just("domain_new"), st.integers(0, 48), st.integers(0, 16)),
     st.tuples(st.just("domain_release"), st.integers(0, 5)),
@@ -386,6 +398,44 @@ def test_workload_and_regions():
     run(p, ("append", 3))
 
 
+def test_hotplug_add_online_populate():
+    """add_memory makes holes exist offline; online_pages balloons them in pfn order."""
+    p = make(extra=0)  # pfns 0..95; lowmem below 40
+    assert p.call("add_memory", "g", 128, 16) == 0  # 96..127 stay holes
+    for w in p.w.values():
+        w["g"].stats.total_pages += 16
+    assert p.py["g"].nr_pfns == 144 and p.py["doms"][0].nr_gfns == 144
+    assert p.call("guest_check", "g") is None
+    assert p.call("add_memory", "g", 120, 16) == pc.EINVAL  # 128.. exist already
+    assert p.call("add_memory", "g", pc.MAX_GFNS - 1, 2) == pc.EINVAL
+    assert p.call("add_memory", "g", 100, 0) == 0
+    assert p.call("online_pages", "g", 126, 4) == pc.EINVAL  # 126, 127 are holes
+    assert p.call("online_pages", "g", 140, 8) == pc.EINVAL  # beyond the guest
+    assert p.call("online_pages", "g", 128, 8) == 0
+    assert p.call("online_pages", "g", 130, 1) == pc.EINVAL  # online already
+    assert p.call("ballooned_pfns", "g").tolist() == list(range(128, 136))  # highmem: tail
+    p.compare()
+    run(p, ("populate", 0, [110]))  # a gfn populated behind the guest's back
+    assert p.call("add_memory", "g", 104, 8) == pc.EINVAL
+    run(p, ("xdecrease", 0, [110]))
+    assert p.call("add_memory", "g", 104, 8) == 0
+    for w in p.w.values():
+        w["g"].stats.total_pages += 8
+    assert p.call("guest_check", "g") is None
+    assert p.call("increase_reservation", "g", 5) == pc.BP_DONE
+    assert p.call("online_pages", "g", 136, 8) == 0
+    assert p.call("guest_check", "g") is None
+
+
+def test_online_pages_lowmem_ends_up_reversed():
+    """Onlined lowmem pages go to the balloon head one by one: the list is reversed."""
+    p = make(extra=0, lowmem=200)
+    assert p.call("add_memory", "g", 100, 6) == 0
+    assert p.call("online_pages", "g", 100, 6) == 0
+    assert p.call("ballooned_pfns", "g").tolist() == [105, 104, 103, 102, 101, 100]
+    p.compare()
+
+
 def test_leaks_counted_alike():
     p = make(total=100, memory=60, extra=0, lowmem=60)
     out = p.call("workload_alloc", "g", 40)
@@ -497,7 +547,7 @@ def test_alloc_xenballooned_undo_returns_the_pages_taken():
     h = cc.host_new(64, False)
     d = cc.domain_new(h, 1, 32, 32)
     g = cc.guest_new(d, 40, 40, 0, 0, False)
-    g.stats.current_pages, g.stats.total_pages = 32, 38  # pfns 38, 39 are not hotplugged yet
+    g.stats.current_pages, g.stats.total_pages = 32, 32  # pfns 32..39 are holes
     assert cc.balloon_add_region(g, 32, 2) == 0  # two lowmem pages in the balloon
     assert cc.alloc_xenballooned_pages(g, 4) == (cc.ENOMEM, None)
     assert cc.ballooned_pfns(g).tolist() == [32, 33]

@@ -19,19 +19,19 @@ from ._pycore import (
     PG_FREE,
     PG_HANDED,
     PG_HIGHMEM,
+    PG_OFFLINE,
     PG_WORKLOAD,
 )
 from .balloon import Balloon, BalloonStats, BPState
 from .errors import InvariantError, OutOfMemory, XenBalloonError
 from .guest import Guest
+from .hotplug import PAGES_PER_SECTION, MemoryBlock, MemoryHotplug, Resource
 from .hypervisor import PAGE_SIZE, Domain, Hypervisor
 from .sim import Simulation, Timer
 from .sysfs import BalloonSysfs
 from .xenstore import WatchHandle, XenStore, XenStoreConnection
 
 __version__ = "0.1.0"
-
-PAGES_PER_SECTION = 32768  # 128 MiB memory sections (x86-64 SECTION_SIZE_BITS = 27)
 
 __all__ = [
     "BACKEND",
@@ -43,6 +43,8 @@ __all__ = [
     "Guest",
     "Hypervisor",
     "InvariantError",
+    "MemoryBlock",
+    "MemoryHotplug",
     "OutOfMemory",
     "PAGE_SIZE",
     "PAGES_PER_SECTION",
@@ -50,7 +52,9 @@ __all__ = [
     "PG_FREE",
     "PG_HANDED",
     "PG_HIGHMEM",
+    "PG_OFFLINE",
     "PG_WORKLOAD",
+    "Resource",
     "Simulation",
     "Timer",
     "WatchHandle",

@@ -47,6 +47,7 @@ from ._pycore import (
     PG_HANDED,
     PG_HIGHMEM,
     PG_MARK,
+    PG_OFFLINE,
     PG_STATE,
     PG_WORKLOAD,
 )
@@ -54,15 +55,16 @@ from ._pycore import (
 __all__ = [
     "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
     "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
-    "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_STATE", "PG_WORKLOAD",
+    "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
+    "add_memory",
     "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
     "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
     "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
     "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
-    "mem_available", "workload_alloc", "workload_free", "xenmem_decrease_reservation",
-    "xenmem_populate_physmap",
+    "mem_available", "online_pages", "workload_alloc", "workload_free",
+    "xenmem_decrease_reservation", "xenmem_populate_physmap",
 ]
 
 # The header and the oracle must agree on every constant.
@@ -71,7 +73,8 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
                       ("BP_ECANCELED", BP_ECANCELED), ("BUG", BUG), ("ENOMEM", ENOMEM),
                       ("EINVAL", EINVAL), ("PG_FREE", PG_FREE), ("PG_WORKLOAD", PG_WORKLOAD),
                       ("PG_BALLOON", PG_BALLOON), ("PG_HANDED", PG_HANDED),
-                      ("PG_HIGHMEM", PG_HIGHMEM), ("PG_MARK", PG_MARK),
+                      ("PG_HIGHMEM", PG_HIGHMEM), ("PG_OFFLINE", PG_OFFLINE),
+                      ("PG_MARK", PG_MARK),
                       ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER),
                       ("NO_CREDIT", NO_CREDIT), ("NEED_RESERVE", NEED_RESERVE)):
     if getattr(lib, "XB_" + _name) != _value:
@@ -284,6 +287,23 @@ def balloon_add_region(g: CData, start_pfn: int, n: int) -> int:
     if start_pfn + n > g.nr_pfns:
         return EINVAL
     return lib.xb_balloon_add_region(g, start_pfn, n)
+
+
+# --- memory hotplug ----------------------------------------------------------------------------
+
+def add_memory(g: CData, start_pfn: int, n: int) -> int:
+    if start_pfn + n > MAX_GFNS:
+        return EINVAL
+    rc = lib.xb_add_memory(g, start_pfn, n)
+    if rc == ENOMEM:
+        raise MemoryError(f"cannot grow a guest to {start_pfn + n} pfns")
+    return rc
+
+
+def online_pages(g: CData, start_pfn: int, n: int) -> int:
+    if start_pfn + n > g.nr_pfns:
+        return EINVAL
+    return lib.xb_online_pages(g, start_pfn, n)
 
 
 def ballooned_pfns(g: CData) -> np.ndarray:

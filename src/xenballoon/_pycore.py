@@ -20,8 +20,9 @@ BP_DONE, BP_WAIT, BP_EAGAIN, BP_ECANCELED = 0, 1, 2, 3
 NO_CREDIT, NEED_RESERVE = 4, 5
 BUG, ENOMEM, EINVAL = -1, -12, -22
 
-PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_HIGHMEM, PG_MARK = 1, 2, 4, 8, 16, 128
-PG_STATE = PG_FREE | PG_WORKLOAD | PG_BALLOON | PG_HANDED
+PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_HIGHMEM, PG_OFFLINE, PG_MARK = \
+    1, 2, 4, 8, 16, 32, 128
+PG_STATE = PG_FREE | PG_WORKLOAD | PG_BALLOON | PG_HANDED | PG_OFFLINE
 
 GFP_USER, GFP_HIGHUSER = 0, 1
 
@@ -342,7 +343,9 @@ def workload_alloc(g: Guest, n: int) -> np.ndarray | None:
         z = 1 if g.nr_free[1] else 0
         pfn = _take_free(g, z)
         g.flags[pfn] |= PG_WORKLOAD
-        h.tag[g.dom.p2m[pfn]] = domid
+        mfn = int(g.dom.p2m[pfn]) if pfn < g.dom.nr_gfns else NIL
+        if mfn < h.total_pages:  # a free page can lose its frame to a stray hypercall
+            h.tag[mfn] = domid
         out[i] = pfn
     return out
 
@@ -507,7 +510,15 @@ def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray |
             out[pgno] = pfn
             pgno += 1
         else:
-            decrease_reservation(g, nr_pages - pgno, GFP_USER)  # add_ballooned_pages
+            # add_ballooned_pages; the checks above make it succeed, but never spin.
+            before = (g.stats.current_pages, g.fail_page_allocs)
+            rc = decrease_reservation(g, nr_pages - pgno, GFP_USER)
+            if rc == BUG or (g.stats.current_pages, g.fail_page_allocs) == before:
+                for p in out[:pgno]:  # out_undo
+                    g.flags[int(p)] &= 0xFF ^ PG_HANDED
+                    balloon_append(g, int(p))
+                g.stats.target_unpopulated -= nr_pages
+                return (BUG if rc == BUG else ENOMEM), None
     return 0, out
 
 
@@ -535,6 +546,48 @@ def balloon_add_region(g: Guest, start_pfn: int, n: int) -> int:
     return 0
 
 
+# --- memory hotplug ----------------------------------------------------------------------------
+
+def add_memory(g: Guest, start_pfn: int, n: int) -> int:
+    """add_memory_resource's memmap: pfns start_pfn.. (holes, unpopulated) exist now, offline.
+
+    The guest's arrays and the domain's physmap grow to cover them; their p2m entries are
+    invalid (unpopulated).  EINVAL, with nothing changed, if a pfn already exists or its gfn
+    is populated.
+    """
+    end = start_pfn + n
+    if end > MAX_GFNS:
+        return EINVAL
+    if n == 0:
+        return 0
+    d = g.dom
+    for pfn in range(start_pfn, end):
+        if pfn < g.nr_pfns and g.flags[pfn] & PG_STATE:
+            return EINVAL
+        if pfn < d.nr_gfns and d.p2m[pfn] != NIL:
+            return EINVAL
+    guest_grow(g, end)
+    domain_grow(d, end)
+    for pfn in range(start_pfn, end):
+        g.flags[pfn] |= PG_OFFLINE
+    return 0
+
+
+def online_pages(g: Guest, start_pfn: int, n: int) -> int:
+    """xen_online_page for pfns start_pfn..: each offline page goes to the balloon, in order.
+
+    EINVAL, with nothing changed, unless every pfn is offline.
+    """
+    if start_pfn + n > g.nr_pfns:
+        return EINVAL
+    for pfn in range(start_pfn, start_pfn + n):
+        if g.flags[pfn] & PG_STATE != PG_OFFLINE:
+            return EINVAL
+    for pfn in range(start_pfn, start_pfn + n):
+        balloon_append(g, pfn)  # clears PG_OFFLINE with the other state bits
+    return 0
+
+
 def ballooned_pfns(g: Guest) -> np.ndarray:
     out = np.zeros(g.stats.balloon_low + g.stats.balloon_high, dtype=np.uint64)
     pfn, i = g.balloon_head, 0
@@ -548,7 +601,7 @@ def ballooned_pfns(g: Guest) -> np.ndarray:
 def guest_check(g: Guest) -> str | None:
     """Every pfn in one state, lists consistent with flags and counters."""
     d = g.dom
-    counts = {PG_FREE: 0, PG_WORKLOAD: 0, PG_BALLOON: 0, PG_HANDED: 0}
+    counts = {PG_FREE: 0, PG_WORKLOAD: 0, PG_BALLOON: 0, PG_HANDED: 0, PG_OFFLINE: 0}
     for pfn in range(g.nr_pfns):
         f = int(g.flags[pfn])
         if f & PG_MARK:
@@ -556,7 +609,7 @@ def guest_check(g: Guest) -> str | None:
         if bool(f & PG_HIGHMEM) != (pfn >= g.lowmem_pages):
             return f"pfn {pfn} has the wrong highmem flag"
         state = f & PG_STATE
-        if state not in (0, PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED):
+        if state not in (0, PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_OFFLINE):
             return f"pfn {pfn} is in more than one state (flags {f:#x})"
         populated = pfn < d.nr_gfns and d.p2m[pfn] != NIL
         if populated != bool(state & (PG_FREE | PG_WORKLOAD)):
@@ -601,6 +654,7 @@ def guest_check(g: Guest) -> str | None:
     if s.total_pages:  # the balloon driver is initialised
         if s.current_pages != managed:
             return f"current_pages is {s.current_pages} but {managed} pfns are populated"
-        if s.total_pages != g.nr_pfns:
-            return f"total_pages is {s.total_pages} but {g.nr_pfns} pfns exist"
+        exist = sum(counts.values())  # holes (no state bit) do not exist
+        if s.total_pages != exist:
+            return f"total_pages is {s.total_pages} but {exist} pfns exist"
     return None

@@ -21,7 +21,7 @@ from ._log import pr_info
 from .errors import InvariantError, OutOfMemory
 from .frontend import TargetWatch
 from .guest import Guest, _refusal
-from .hotplug import NoHotplug
+from .hotplug import Hotplug, NoHotplug
 from .sim import DelayedWork
 from .sysfs import BalloonSysfs
 
@@ -74,10 +74,6 @@ class Balloon:
         guest._require_alive()
         if guest.balloon is not None:
             raise ValueError(f"domain {guest.domain.domid} already has a balloon driver")
-        if hotplug:
-            raise NotImplementedError(
-                "memory hotplug (hotplug=True) is not implemented yet; "
-                "use hotplug=False (targets above the boot memory are then clamped)")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
         max_retry_count = _validate.as_count(max_retry_count, "max_retry_count")
         max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
@@ -90,12 +86,16 @@ class Balloon:
         self.batch = batch
         self._impl.guest_set_batch(self._g, batch)
         self._g.scrub_pages = int(bool(scrub_pages))
-        self._reserve = NoHotplug(self._s)
         self._state = BPState.DONE
         self._listeners: list[Callable[[Balloon], object]] = []
         self._hz = guest.sim.hz
         self._worker = DelayedWork(guest.sim, self._balloon_process)
         self._balloon_init(max_retry_count, max_schedule_delay)
+        # reserve_additional_memory, with or without CONFIG_XEN_BALLOON_MEMORY_HOTPLUG; the
+        # hotplug one registers the online-page callback and the memory notifier.
+        self._reserve: Hotplug | NoHotplug = (
+            Hotplug(self._s, guest, self._kick) if hotplug else NoHotplug(self._s))
+        self._hotplug_unpopulated = False
         guest.balloon = self
         self._watch = TargetWatch(self)
 
@@ -162,6 +162,10 @@ class Balloon:
             self._worker.schedule(self._s.schedule_delay * self._hz)
         for listener in tuple(self._listeners):
             listener(self)
+
+    def _kick(self) -> None:
+        """``schedule_delayed_work(&balloon_worker, 0)``."""
+        self._worker.schedule(0)
 
     def add_listener(self, callback: Callable[[Balloon], object]) -> Callable[[], None]:
         """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
@@ -236,21 +240,54 @@ class Balloon:
 
     @property
     def hotplug_unpopulated(self) -> bool:
-        """The ``xen.balloon.hotplug_unpopulated`` sysctl (hotplug balloons only)."""
-        return False
+        """The ``xen.balloon.hotplug_unpopulated`` sysctl (hotplug balloons only).
+
+        On: ``alloc_ballooned_pages`` hotplugs memory for the pages the balloon lacks instead
+        of ballooning out the guest's own.
+        """
+        return self._hotplug_unpopulated
 
     @hotplug_unpopulated.setter
-    def hotplug_unpopulated(self, value: bool) -> None:
-        raise ValueError("hotplug_unpopulated needs a balloon with hotplug=True")
+    def hotplug_unpopulated(self, value: bool | int) -> None:
+        if not self.hotplug:
+            raise ValueError("hotplug_unpopulated needs a balloon with hotplug=True")
+        if not isinstance(value, bool):  # proc_dointvec_minmax: 0..1
+            value = _validate.as_count(value, "hotplug_unpopulated", maximum=1)
+        self._hotplug_unpopulated = bool(value)
 
     def alloc_ballooned_pages(self, n: int) -> np.ndarray:
         """``alloc_xenballooned_pages``: ``n`` unpopulated lowmem pages, for mappings.
 
-        All or nothing: where the seed would fail part-way, xenballoon refuses up front
-        and raises ``OutOfMemory`` with every counter as it was.
+        All or nothing: where the seed would fail part-way, or wait for ever for hotplugged
+        pages, xenballoon refuses up front and raises ``OutOfMemory`` with every counter as
+        it was.
         """
         self.guest._require_alive()
         n = _validate.as_count(n, "n", maximum=K.MAX_GFNS)
+        if self._hotplug_unpopulated:
+            return self._alloc_hotplugged(n)
+        return self._alloc(n)
+
+    def _alloc_hotplugged(self, n: int) -> np.ndarray:
+        """With the sysctl on: the balloon's lowmem pages, then ``add_ballooned_pages``.
+
+        That hotplugs memory (BP_WAIT: its pages are in the balloon now) or, if it cannot
+        (BP_ECANCELED), balloons out the guest's own pages as without the sysctl.
+        """
+        first = self._alloc(min(n, max(0, int(self._s.balloon_low))))
+        short = n - len(first)
+        if short == 0:
+            return first
+        try:
+            self._reserve.add_ballooned_pages(short)
+            rest = self._alloc(short)
+        except (OutOfMemory, InvariantError):
+            # out_undo: back to the balloon head in reverse, which restores the list order
+            self._impl.free_xenballooned_pages(self._g, first[::-1].copy())
+            raise
+        return np.concatenate([first, rest])
+
+    def _alloc(self, n: int) -> np.ndarray:
         rc, pfns = self._impl.alloc_xenballooned_pages(self._g, n)
         if rc == K.ENOMEM:
             raise OutOfMemory(

@@ -27,7 +27,7 @@ def _mib(pages: int | None) -> str:
 def cmd_demo(args: argparse.Namespace, console: Console) -> int:
     result = run_demo(scale=args.scale)
     hv = result.hypervisor
-    table = Table(title=f"xenballoon demo: two guests on a {hv.total_pages // MIB:,} MiB host "
+    table = Table(title=f"xenballoon demo: three guests on a {hv.total_pages // MIB:,} MiB host "
                         f"(MiB; backend {BACKEND})", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     for col, justify in (("t (s)", "right"), ("domain", "left"), ("event", "left"),
@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="run a built-in scenario and print its timeline",
                           description="Two PV guests trade memory with `xl mem-set`; then the "
-                                      "host is squeezed until a guest cannot deflate.")
+                                      "host is squeezed until a guest cannot deflate; at the "
+                                      "end a third guest grows past its boot memory by "
+                                      "memory hotplug.")
     demo.add_argument("--scale", type=int, default=1,
                       help="multiply every size (1 = a 1 GiB host); default 1")
     demo.set_defaults(func=cmd_demo)

@@ -3,6 +3,8 @@
 Pages are pfns ``0 .. nr_pfns-1``; the ones the domain holds at boot start free.
 The workload (``alloc_pages``/``free_pages``) stands in for everything the
 guest's programs do with memory: it writes its data into the frames it takes.
+Memory hotplug (``guest.hotplug``, `xenballoon.hotplug.MemoryHotplug`) can add
+section-aligned ranges above the boot memory, leaving holes between them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from . import _pycore as K
 from . import _validate
 from .errors import InvariantError, OutOfMemory
+from .hotplug import MemoryHotplug
 from .hypervisor import Domain
 
 if TYPE_CHECKING:
@@ -30,10 +33,15 @@ class Guest:
     ``reserve_pages``: ``totalreserve_pages`` (default ``max(1, memory // 128)``; at least 1,
     since with no reserve the seed's inflate loop never ends once memory runs out).
     ``pv``: a PV guest booted with ``maxmem > memory``, whose extra pfns start ballooned.
+    ``auto_online``: hotplugged memory blocks are onlined as they are added (the kernel's
+    ``memhp_default_state=online``); with False they wait for `online_memory_block`.
+    ``max_phys_pages``: the size of the guest physical address space, no memory is hotplugged
+    at or above it (default and most: 2^28 pages, 1 TiB).
     """
 
     def __init__(self, domain: Domain, *, lowmem_pages: int | None = None,
-                 reserve_pages: int | None = None, pv: bool = False) -> None:
+                 reserve_pages: int | None = None, pv: bool = False, auto_online: bool = True,
+                 max_phys_pages: int | None = None) -> None:
         if not isinstance(domain, Domain):
             raise TypeError(f"domain must be a Domain, not {type(domain).__name__}")
         domain._require_alive()
@@ -46,6 +54,8 @@ class Guest:
             lowmem_pages, "lowmem_pages", maximum=K.MAX_GFNS)
         reserve = max(1, memory // 128) if reserve_pages is None else _validate.as_count(
             reserve_pages, "reserve_pages", minimum=1)
+        phys = K.MAX_GFNS if max_phys_pages is None else _validate.as_count(
+            max_phys_pages, "max_phys_pages", minimum=nr_pfns, maximum=K.MAX_GFNS)
         self.domain = domain
         self.pv = bool(pv)
         self.boot_pages = memory
@@ -53,6 +63,7 @@ class Guest:
             raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
         self._core = self._impl.guest_new(domain._core, nr_pfns, lowmem, reserve, 512, True)
         self.balloon: Balloon | None = None
+        self.hotplug = MemoryHotplug(self, auto_online=auto_online, max_phys_pages=phys)
         domain.guest = self
 
     @property
@@ -65,7 +76,7 @@ class Guest:
 
     @property
     def nr_pfns(self) -> int:
-        """Pfns that exist (populated or not)."""
+        """The extent of the pfn space: every pfn below it exists, or is a hotplug hole."""
         return int(self._core.nr_pfns)
 
     @property
@@ -114,6 +125,14 @@ class Guest:
         if rc != array.size:
             raise ValueError(_refusal(array, rc, "owned by the workload"))
 
+    def online_memory_block(self, block_id: int) -> None:
+        """Online a hotplugged memory block (``echo online > .../memory<id>/state``).
+
+        Its pages go to the balloon and the driver is kicked to populate them.  Block ids
+        are ``start_pfn // PAGES_PER_SECTION``; ``guest.hotplug.blocks`` lists them.
+        """
+        self.hotplug.online_memory_block(block_id)
+
     def fail_next_allocations(self, n: int) -> None:
         """Fault injection: the driver's next ``n`` page allocations fail."""
         self._core.fail_page_allocs = _validate.as_count(n, "n")
@@ -123,7 +142,7 @@ class Guest:
         """Raise ``InvariantError`` naming the first broken page-state invariant."""
         if not self.alive:
             return
-        message = self._impl.guest_check(self._core)
+        message = self._impl.guest_check(self._core) or self.hotplug.check()
         if message is not None:
             raise InvariantError(f"guest of domain {self.domain.domid}: {message}")
 

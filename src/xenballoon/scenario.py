@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .balloon import Balloon
 from .guest import Guest
+from .hotplug import MEM_ONLINE, PAGES_PER_SECTION, MemoryBlock
 from .hypervisor import KIB_PER_PAGE, Hypervisor
 from .sim import Simulation
 
@@ -46,7 +47,8 @@ def _record(events: list[Event], hv: Hypervisor) -> Callable[[Balloon], None]:
 
 
 def run_demo(scale: int = 1) -> DemoResult:
-    """Two PV guests trade memory on a 1 GiB host, then the host is squeezed.
+    """Two PV guests trade memory on a 1 GiB host, then the host is squeezed; at the end a
+    third guest grows past its boot memory by memory hotplug.
 
     ``scale`` multiplies every size (1 = a 1 GiB host of 262,144 pages).
     """
@@ -64,12 +66,27 @@ def run_demo(scale: int = 1) -> DemoResult:
         result.balloons[name] = balloon
         events.append(Event(sim.now, name, f"boot {256 * scale}M, max {512 * scale}M",
                             host_free=hv.free_pages))
-    vm1, vm2 = (result.balloons[n].guest.domain for n in ("vm1", "vm2"))
+    # vm3: a small HVM guest with memory hotplug, allowed to grow to 128M.
+    dom = hv.create_domain(16 * MIB * scale, maxmem=128 * MIB * scale, name="vm3")
+    guest = Guest(dom)
+    balloon = Balloon(guest, hotplug=True)
+    balloon.add_listener(on_run)
+    result.balloons["vm3"] = balloon
+    events.append(Event(sim.now, "vm3", f"boot {16 * scale}M, hotplug",
+                        host_free=hv.free_pages))
+
+    def on_online(event: int, block: MemoryBlock) -> None:
+        if event == MEM_ONLINE:
+            events.append(Event(sim.now, "vm3", f"memory{block.id} online "
+                                f"+{PAGES_PER_SECTION // MIB}M", host_free=hv.free_pages))
+
+    guest.hotplug.register_memory_notifier(on_online)
+    domains = {name: b.guest.domain for name, b in result.balloons.items()}
     hog: list = []
 
     def mem_set(domain_name: str, mib: int) -> Callable[[], None]:
         def act() -> None:
-            dom = vm1 if domain_name == "vm1" else vm2
+            dom = domains[domain_name]
             events.append(Event(sim.now, domain_name, f"mem-set {mib * scale}M",
                                 host_free=hv.free_pages))
             hv.mem_set(dom.domid, mib * scale * MIB * KIB_PER_PAGE)
@@ -92,5 +109,6 @@ def run_demo(scale: int = 1) -> DemoResult:
     sim.call_at(4.0, mem_set("vm2", 512))
     sim.call_at(30.0, release)
     sim.call_at(31.0, mem_set("vm2", 512))
+    sim.call_at(32.0, mem_set("vm3", 48))  # past its 16M of boot memory: one section
     sim.run()
     return result
