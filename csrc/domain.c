@@ -80,7 +80,8 @@ int xb_domain_grow(xb_domain *d, uint64_t nr_gfns)
         return 0;
     if (nr_gfns > XB_MAX_GFNS)
         return XB_EINVAL;
-    uint32_t *p2m = realloc(d->p2m, (size_t)nr_gfns * sizeof(uint32_t));
+    size_t size = (size_t)nr_gfns * sizeof(uint32_t);
+    uint32_t *p2m = d->p2m ? realloc(d->p2m, size) : xb_alloc_array(size);
     if (!p2m)
         return XB_ENOMEM;
     memset(p2m + d->nr_gfns, 0xff, (size_t)(nr_gfns - d->nr_gfns) * sizeof(uint32_t));

@@ -37,8 +37,8 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
     xb_guest *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
-    g->flags = malloc(xb_nz(nr_pfns));
-    g->next = malloc(xb_nz(nr_pfns) * sizeof(uint32_t));
+    g->flags = xb_alloc_array(xb_nz(nr_pfns));
+    g->next = xb_alloc_array(xb_nz(nr_pfns) * sizeof(uint32_t));
     g->frame_list = calloc(xb_nz(batch), sizeof(uint64_t));
     if (!g->flags || !g->next || !g->frame_list) {
         xb_guest_free(g);

@@ -11,8 +11,8 @@ xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
     xb_host *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->free_stack = malloc(xb_nz(total_pages) * sizeof(uint32_t));
-    h->tag = malloc(xb_nz(total_pages) * sizeof(uint32_t));
+    h->free_stack = xb_alloc_array(xb_nz(total_pages) * sizeof(uint32_t));
+    h->tag = xb_alloc_array(xb_nz(total_pages) * sizeof(uint32_t));
     if (!h->free_stack || !h->tag) {
         xb_host_free(h);
         return NULL;

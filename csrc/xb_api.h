@@ -19,6 +19,9 @@
 #define XB_BP_WAIT 1
 #define XB_BP_EAGAIN 2
 #define XB_BP_ECANCELED 3
+/* xb_balloon_turn's answers besides a state */
+#define XB_NO_CREDIT 4             /* credit is 0: nothing to do */
+#define XB_NEED_RESERVE 5          /* credit > 0 but the balloon is empty */
 #define XB_BUG -1                  /* the hypervisor refused a decrease: BUG_ON */
 #define XB_ENOMEM -12
 #define XB_EINVAL -22
@@ -135,6 +138,11 @@ void xb_balloon_append(xb_guest *g, uint32_t pfn);
 uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem); /* a pfn, or XB_NIL */
 int xb_increase_reservation(xb_guest *g, uint64_t nr_pages);
 int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp);
+/* one turn of balloon_process's loop up to update_schedule: current_credit(),
+ * then one frame_list of increase_reservation, or of decrease_reservation
+ * capped by si_mem_available() (GFP_BALLOON); a state, XB_BUG, XB_NO_CREDIT
+ * or XB_NEED_RESERVE (reserve_additional_memory's turn, nothing done) */
+int xb_balloon_turn(xb_guest *g);
 int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);
 int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n);
 int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n);

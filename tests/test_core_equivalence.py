@@ -156,6 +156,11 @@ def run(p: Pair, op: tuple) -> None:
         p.call("decrease_reservation", "g", op[1], op[2])
     elif kind == "increase":
         p.call("increase_reservation", "g", op[1])
+    elif kind == "turn":  # the worker's turn, towards current_pages + op[1]
+        target = max(0, int(p.py["g"].stats.current_pages) + op[1])
+        for w in p.w.values():
+            w["g"].stats.target_pages = target
+        p.call("balloon_turn", "g")
     elif kind == "workload_alloc":
         if p.workload_safe():
             out = p.call("workload_alloc", "g", op[1])
@@ -251,6 +256,7 @@ bad_pfns = st.just([]) | st.lists(st.integers(0, 300) | st.just(2**33), max_size
 OPS = st.one_of(
     st.tuples(st.just("decrease"), small, st.sampled_from([pc.GFP_USER, pc.GFP_HIGHUSER])),
     st.tuples(st.just("increase"), small),
+    st.tuples(st.just("turn"), st.integers(-40, 40)),
     st.tuples(st.just("workload_alloc"), st.integers(0, 40)),
     st.tuples(st.just("workload_free"), idxs, bad_pfns),
     st.tuples(st.just("alloc_xb"), st.integers(0, 40)),

@@ -39,7 +39,9 @@ from ._pycore import (
     GFP_HIGHUSER,
     GFP_USER,
     MAX_GFNS,
+    NEED_RESERVE,
     NIL,
+    NO_CREDIT,
     PG_BALLOON,
     PG_FREE,
     PG_HANDED,
@@ -52,10 +54,12 @@ from ._pycore import (
 
 __all__ = [
     "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
-    "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NIL", "PG_BALLOON", "PG_FREE", "PG_HANDED",
-    "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD", "add_memory",
+    "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
+    "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
+    "add_memory",
     "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new", "domain_p2m",
+    "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
+    "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
     "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
@@ -71,7 +75,8 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
                       ("PG_BALLOON", PG_BALLOON), ("PG_HANDED", PG_HANDED),
                       ("PG_HIGHMEM", PG_HIGHMEM), ("PG_OFFLINE", PG_OFFLINE),
                       ("PG_MARK", PG_MARK),
-                      ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER)):
+                      ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER),
+                      ("NO_CREDIT", NO_CREDIT), ("NEED_RESERVE", NEED_RESERVE)):
     if getattr(lib, "XB_" + _name) != _value:
         raise ImportError(f"xenballoon._core: XB_{_name} differs from _pycore.{_name}")
 del _name, _value
@@ -258,6 +263,10 @@ def increase_reservation(g: CData, nr_pages: int) -> int:
 
 def decrease_reservation(g: CData, nr_pages: int, gfp: int) -> int:
     return lib.xb_decrease_reservation(g, nr_pages, gfp)
+
+
+def balloon_turn(g: CData) -> int:
+    return lib.xb_balloon_turn(g)
 
 
 def alloc_xenballooned_pages(g: CData, nr_pages: int) -> tuple[int, np.ndarray | None]:

@@ -16,6 +16,8 @@ NIL = 0xFFFFFFFF
 MAX_GFNS = 1 << 28
 
 BP_DONE, BP_WAIT, BP_EAGAIN, BP_ECANCELED = 0, 1, 2, 3
+# balloon_turn's answers besides a state: credit is 0; credit > 0 but the balloon is empty.
+NO_CREDIT, NEED_RESERVE = 4, 5
 BUG, ENOMEM, EINVAL = -1, -12, -22
 
 PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_HIGHMEM, PG_OFFLINE, PG_MARK = \
@@ -466,6 +468,29 @@ def decrease_reservation(g: Guest, nr_pages: int, gfp: int) -> int:
     xenmem_decrease_reservation(d, g.frame_list[:nr_pages])
     g.stats.current_pages -= nr_pages
     return state
+
+
+def balloon_turn(g: Guest) -> int:
+    """One turn of balloon_process's loop, up to update_schedule.
+
+    current_credit(); credit > 0: one frame_list of increase_reservation, if the balloon has
+    pages (else NEED_RESERVE: reserve_additional_memory's turn, nothing done); credit < 0:
+    one of decrease_reservation for min(-credit, si_mem_available()) pages with GFP_BALLOON,
+    EAGAIN if that cap is below both -credit and the reserve; credit 0: NO_CREDIT.
+    """
+    s = g.stats
+    credit = s.target_pages - s.current_pages
+    if credit > 0:
+        if s.balloon_low or s.balloon_high:
+            return increase_reservation(g, credit)
+        return NEED_RESERVE
+    if credit < 0:
+        n_pages = min(-credit, mem_available(g))
+        state = decrease_reservation(g, n_pages, GFP_HIGHUSER)
+        if state == BP_DONE and n_pages != -credit and n_pages < g.totalreserve_pages:
+            state = BP_EAGAIN
+        return state
+    return NO_CREDIT
 
 
 def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray | None]:

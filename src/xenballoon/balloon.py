@@ -60,6 +60,7 @@ class BalloonStats:
 
 
 _STATS = tuple(f.name for f in fields(BalloonStats))
+_BP_STATES = tuple(BPState(i) for i in range(len(BPState)))  # by value, without BPState()
 
 
 class Balloon:
@@ -139,31 +140,26 @@ class Balloon:
         """The work item: move one frame_list per turn while there is credit and no error."""
         if not self.guest.alive:
             return
-        g, s = self._g, self._s
-        state = K.BP_DONE
+        # NOTE: current_credit() and the turn's increase/decrease_reservation (with the
+        # si_mem_available() cap) are one core call, balloon_turn, for performance reasons.
+        g, turn, update_schedule = self._g, self._impl.balloon_turn, self._update_schedule
         while True:
-            credit = s.target_pages - s.current_pages
-            if credit > 0:
-                if s.balloon_low or s.balloon_high:
-                    state = self._impl.increase_reservation(g, credit)
-                else:
-                    state = self._reserve.reserve_additional_memory()
-            if credit < 0:
-                n_pages = min(-credit, self._impl.mem_available(g))
-                state = self._impl.decrease_reservation(g, n_pages, K.GFP_HIGHUSER)
-                if state == K.BUG:
-                    raise InvariantError(
-                        f"domain {self.guest.domain.domid}: Xen refused to take back every "
-                        "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
-                if state == K.BP_DONE and n_pages != -credit and (
-                        n_pages < g.totalreserve_pages):
-                    state = K.BP_EAGAIN
-            state = self._update_schedule(state)
-            if not (credit and state == K.BP_DONE):
+            state = turn(g)
+            if state == K.NO_CREDIT:  # credit == 0: the loop ends
+                state = update_schedule(K.BP_DONE)
                 break
-        self._state = BPState(state)
+            if state == K.NEED_RESERVE:  # credit > 0 with an empty balloon
+                state = self._reserve.reserve_additional_memory()
+            elif state == K.BUG:
+                raise InvariantError(
+                    f"domain {self.guest.domain.domid}: Xen refused to take back every "
+                    "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
+            state = update_schedule(state)
+            if state != K.BP_DONE:
+                break
+        self._state = _BP_STATES[state]
         if state == K.BP_EAGAIN:
-            self._worker.schedule(s.schedule_delay * self._hz)
+            self._worker.schedule(self._s.schedule_delay * self._hz)
         for listener in tuple(self._listeners):
             listener(self)
 

@@ -1,4 +1,4 @@
-"""The ``xenballoon`` command: ``demo``, ``steer`` (and more as the project grows)."""
+"""The ``xenballoon`` command: ``demo``, ``steer``, ``bench`` (and more as the project grows)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, toolstack
+from . import __version__, bench, toolstack
 from ._backend import BACKEND
 from .balloon import Balloon
 from .errors import InvariantError, XenBalloonError
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_argument("--via", choices=("xenstore", "sysfs"), default="xenstore",
                        help="set the target in xenstore as dom0 (default) or in the guest's sysfs")
     steer.set_defaults(func=cmd_steer)
+    bench.add_parser(sub)
     return parser
 
 

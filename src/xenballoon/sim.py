@@ -69,6 +69,10 @@ class Simulation:
             raise ValueError(f"cannot schedule at {when:g}s, before now ({self._now:g}s)")
         if not callable(fn):
             raise TypeError("fn must be callable")
+        return self._push(when, fn)
+
+    def _push(self, when: float, fn: Callable[[], object]) -> Timer:
+        """Queue an event whose time and function are known to be valid."""
         timer = Timer(when, fn)
         heapq.heappush(self._queue, (when, next(self._seq), timer))
         return timer
@@ -143,7 +147,9 @@ class DelayedWork:
         """``schedule_delayed_work``: False (and no change) if already pending."""
         if self._timer is not None:
             return False
-        self._timer = self.sim.call_later(delay_jiffies / self.sim.hz, self._run)
+        # NOTE: no argument checks (a jiffies count from the driver) for performance reasons.
+        sim = self.sim
+        self._timer = sim._push(sim._now + delay_jiffies / sim.hz, self._run)
         return True
 
     def cancel(self) -> bool:
