@@ -160,3 +160,9 @@ def test_increase_fault_limits_next_hypercalls(machine: Machine) -> None:
     hv.inject_increase_fault(calls=1, max_frames=1)
     assert hv.increase_reservation(dom.domid, [10, 11, 12]) == 1
     assert hv.increase_reservation(dom.domid, [13, 14]) == 2
+
+
+def test_unknown_backend_name_is_a_value_error() -> None:
+    """Hypervisor(backend=...) takes "c" or "python"."""
+    with pytest.raises(ValueError, match="python"):
+        xb.Hypervisor(xb.Simulation(), 10, backend="bogus")

@@ -12,6 +12,8 @@ def load(name: str | None = None) -> ModuleType:
     """The core module for ``name`` ("c" or "python"); None: the default backend."""
     if name is None:
         return core
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; valid values are: {', '.join(BACKENDS)}")
     return _load(name)[1]
 
 
