@@ -26,6 +26,17 @@ static inline void release_frame(xb_domain *d, uint64_t gfn)
     h->free_stack[h->free_pages++] = mfn;
 }
 
+/* _hand_frame: pop the pool's top frame for domid, counting a leak when it
+ * still holds another domain's data (the callers keep top and leaks in locals) */
+static inline uint32_t hand_frame(const uint32_t *stack, const uint32_t *tag, uint32_t domid,
+                                  uint64_t *top, uint64_t *leaks)
+{
+    uint32_t mfn = stack[--*top];
+    uint32_t t = tag[mfn];
+    *leaks += (t != 0) & (t != domid);
+    return mfn;
+}
+
 xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t max_pages)
 {
     if (memory > h->free_pages || memory > XB_MAX_GFNS)
@@ -43,12 +54,8 @@ xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t m
     /* gfns 0..memory-1 from the top of the pool, in order */
     uint32_t *p2m = d->p2m, *stack = h->free_stack, *tag = h->tag;
     uint64_t top = h->free_pages, leaks = 0;
-    for (uint64_t gfn = 0; gfn < memory; gfn++) {
-        uint32_t mfn = stack[--top];
-        uint32_t t = tag[mfn];
-        leaks += (t != 0) & (t != domid);
-        p2m[gfn] = mfn;
-    }
+    for (uint64_t gfn = 0; gfn < memory; gfn++)
+        p2m[gfn] = hand_frame(stack, tag, domid, &top, &leaks);
     h->free_pages = top;
     h->leaks += leaks;
     d->tot_pages = memory;
@@ -109,10 +116,7 @@ int64_t xb_xenmem_populate_physmap(xb_domain *d, const uint64_t *gfns, uint64_t 
         uint64_t gfn = gfns[done];
         if (gfn >= nr_gfns || p2m[gfn] != XB_NIL)
             break;
-        uint32_t mfn = stack[--top];
-        uint32_t t = tag[mfn];
-        leaks += (t != 0) & (t != domid);
-        p2m[gfn] = mfn;
+        p2m[gfn] = hand_frame(stack, tag, domid, &top, &leaks);
     }
     h->free_pages = top;
     h->leaks += leaks;
