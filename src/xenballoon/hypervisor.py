@@ -15,7 +15,7 @@ from . import _backend, _validate
 from . import _pycore as K
 from .errors import InvariantError, OutOfMemory
 from .sim import Simulation
-from .xenstore import MAX_VALUE_LEN, XenStore
+from .xenstore import XenStore, check_value
 
 if TYPE_CHECKING:
     from .guest import Guest
@@ -138,9 +138,9 @@ class Hypervisor:
             raise ValueError(f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        if name is not None and len(name) > MAX_VALUE_LEN:
-            raise ValueError(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
         domid = self._next_domid
+        if name is not None:  # it becomes the value of <home>/name
+            check_value(0, f"/local/domain/{domid}/name", name)
         cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:
             raise OutOfMemory(f"cannot create a domain of {memory} pages: "
@@ -149,6 +149,7 @@ class Hypervisor:
         domain = Domain(self, cdom, domid, name if name is not None else f"domain{domid}")
         self._domains[domid] = domain
         self._make_home(domain, memory, maxmem)
+        self.xenstore.introduce_domain(domid)
         return domain
 
     def _make_home(self, domain: Domain, memory: int, maxmem: int) -> None:
@@ -178,6 +179,7 @@ class Hypervisor:
         domain.alive = False
         del self._domains[domain.domid]
         self._xs.rm(domain.home)
+        self.xenstore.release_domain(domain.domid)
 
     def _lookup(self, domain: Domain | int) -> Domain:
         if isinstance(domain, Domain):
