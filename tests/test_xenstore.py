@@ -81,7 +81,7 @@ def test_raising_watch_does_not_lose_the_write_for_later_watches(
     hv.xenstore.watch(f"{domain.home}/memory", broken)
     balloon = xb.Balloon(xb.Guest(domain))
     hv.xenstore.watch(f"{domain.home}/memory", seen.append)
-    with pytest.raises(ExceptionGroup) as exc:
+    with pytest.raises(ExceptionGroup) as exc:  # noqa: F821  (3.11+)
         hv.mem_set(domain.domid, 2048)
     assert [type(e) for e in exc.value.exceptions] == [RuntimeError]
     assert "committed" in str(exc.value)
@@ -105,7 +105,7 @@ def test_every_raising_watch_is_collected() -> None:
 
     store.watch("/a", fail("first"))
     store.watch("/", fail("second"))
-    with pytest.raises(ExceptionGroup) as exc:
+    with pytest.raises(ExceptionGroup) as exc:  # noqa: F821  (3.11+)
         store.write("/a/b", "1")
     assert [str(e) for e in exc.value.exceptions] == ["first", "second"]
 

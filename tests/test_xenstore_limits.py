@@ -8,8 +8,14 @@ from collections.abc import Callable
 import pytest
 
 import xenballoon as xb
-from xenballoon.xenstore import (QUOTA_NODES, QUOTA_WATCHES, XENSTORE_ABS_PATH_MAX,
-                                 XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX, errno_of)
+from xenballoon.xenstore import (
+    QUOTA_NODES,
+    QUOTA_WATCHES,
+    XENSTORE_ABS_PATH_MAX,
+    XENSTORE_PAYLOAD_MAX,
+    XENSTORE_REL_PATH_MAX,
+    errno_of,
+)
 
 
 def world() -> xb.Hypervisor:

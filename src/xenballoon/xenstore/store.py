@@ -38,11 +38,29 @@ import errno
 import itertools
 from collections.abc import Iterable
 
-from .limits import (QUOTA_NODES, QUOTA_PERMS, QUOTA_TRANSACTIONS, QUOTA_WATCHES, as_domid,
-                     canonical_path, check_path_quota, check_value, invalid, parent_of,
-                     quota_exceeded)
-from .permissions import (ROOT_PERMS, VERB, XS_PERM_READ, XS_PERM_WRITE, Perms, format_perms,
-                          may, parse_perms)
+from .limits import (
+    QUOTA_NODES,
+    QUOTA_PERMS,
+    QUOTA_TRANSACTIONS,
+    QUOTA_WATCHES,
+    as_domid,
+    canonical_path,
+    check_path_quota,
+    check_value,
+    invalid,
+    parent_of,
+    quota_exceeded,
+)
+from .permissions import (
+    ROOT_PERMS,
+    VERB,
+    XS_PERM_READ,
+    XS_PERM_WRITE,
+    Perms,
+    format_perms,
+    may,
+    parse_perms,
+)
 from .transaction import Node, Transaction
 from .watches import Event, WatchCallback, WatchHandle, WatchTable
 
@@ -167,12 +185,12 @@ class XenStore:
             node = self._nodes[path]
             node.gen = next(self._gen)
             return node
-        node = tx.changes.get(path)
-        if node is None:
+        copy = tx.changes.get(path)
+        if copy is None:
             original = self._get(path, tx)
             assert original is not None
-            node = tx.changes[path] = original.copy()
-        return node
+            copy = tx.changes[path] = original.copy()
+        return copy
 
     def _store(self, path: str, node: Node | None, tx: Transaction | None) -> None:
         """Put a new node at ``path`` (None: remove it), keeping the owner counts."""
@@ -220,8 +238,8 @@ class XenStore:
 
     def _write(self, domid: int, path: str, value: str, tx: Transaction | None) -> None:
         check_value(domid, path, value)
-        node = self._lookup(domid, path, XS_PERM_WRITE, tx)
-        node = self._create(domid, path, tx) if node is None else self._changing(path, tx)
+        found = self._lookup(domid, path, XS_PERM_WRITE, tx)
+        node = self._create(domid, path, tx) if found is None else self._changing(path, tx)
         node.value = value
         self._emit(tx, [(path, False, (node.perms,))])
 

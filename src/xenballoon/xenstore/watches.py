@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from .limits import parent_of
 from .permissions import XS_PERM_READ, Perms, perm_for_conn
 
-__all__ = ["WatchCallback", "WatchHandle", "WatchTable", "Event"]
+__all__ = ["WatchCallback", "WatchHandle", "WatchTable", "Event", "raised_after_commit"]
 
 WatchCallback = Callable[[str], object]
 # (path, exact, perms): fire the watches on ``path`` (and, unless ``exact``, on its
@@ -133,3 +133,8 @@ def raise_collected(errors: list[Exception]) -> None:
     for exc in errors[1:]:  # Python 3.10
         _log.error("%s", message, exc_info=exc)
     raise errors[0]
+
+
+def raised_after_commit(exc: BaseException) -> bool:
+    """``exc`` is the group of watch callbacks' errors: the change it reports was committed."""
+    return _GROUP is not None and isinstance(exc, _GROUP)
