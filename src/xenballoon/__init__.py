@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-from ._backend import BACKEND
-from ._pycore import (
+from .balloon import Balloon, BalloonStats, BPState
+from .core import BACKEND
+from .core.abi import (
     PG_BALLOON,
     PG_FREE,
     PG_HANDED,
@@ -22,7 +23,6 @@ from ._pycore import (
     PG_OFFLINE,
     PG_WORKLOAD,
 )
-from .balloon import Balloon, BalloonStats, BPState
 from .errors import InvariantError, OutOfMemory, XenBalloonError
 from .guest import Guest
 from .hotplug import PAGES_PER_SECTION, MemoryBlock, MemoryHotplug, Resource

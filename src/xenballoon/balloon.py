@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _pycore as K
 from . import _validate
 from ._log import pr_info
+from .core import abi as K
 from .errors import InvariantError, OutOfMemory
 from .frontend import TargetWatch
 from .guest import Guest, _refusal

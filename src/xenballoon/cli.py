@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__, bench, toolstack
-from ._backend import BACKEND
 from .balloon import Balloon
+from .core import BACKEND
 from .errors import InvariantError, XenBalloonError
 from .guest import Guest
 from .hypervisor import Hypervisor

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _pycore as K
 from . import _validate
+from .core import abi as K
 from .errors import InvariantError, OutOfMemory
 from .hotplug import MemoryHotplug
 from .hypervisor import Domain

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _validate
 from ._log import pr_debug, pr_err, pr_warn
-from ._pycore import BP_ECANCELED, BP_WAIT, ENOMEM, MAX_GFNS, NIL, PG_OFFLINE, PG_STATE
+from .core.abi import BP_ECANCELED, BP_WAIT, ENOMEM, MAX_GFNS, NIL, PG_OFFLINE, PG_STATE
 from .errors import InvariantError, OutOfMemory
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _backend, _validate
-from . import _pycore as K
+from . import _validate, core
+from .core import abi as K
 from .errors import InvariantError, OutOfMemory
 from .sim import Simulation
 from .xenstore import MAX_VALUE_LEN, XenStore
@@ -91,7 +91,7 @@ class Hypervisor:
         total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
                                          maximum=MAX_HOST_PAGES)
         self.sim = sim
-        self._impl = _backend.load(backend)
+        self._impl = core.load(backend)
         self.backend = "python" if self._impl is K else "c"
         self._core = self._impl.host_new(total_pages, bool(scrub_freed))
         self._domains: dict[int, Domain] = {}
