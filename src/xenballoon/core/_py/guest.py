@@ -139,6 +139,7 @@ def guest_state_bytes(g: Guest) -> int:
 
 
 def _take_free(g: Guest, z: int) -> int:
+    """C: the free-list pop inlined in take_for_workload and decrease (balloon.c)."""
     pfn = g.free_head[z]
     g.free_head[z] = int(g.next[pfn])
     g.next[pfn] = NIL
