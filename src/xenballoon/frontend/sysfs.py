@@ -40,16 +40,15 @@ import errno
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from .balloon import Balloon
+from ..driver import BalloonDriver as Balloon
+from ..errors import InvalidArgument, InvalidType
+from ..units import PAGE_SHIFT, PAGE_SHIFT_KB
 
 __all__ = ["BalloonSysfs", "kstrtobool", "kstrtoull", "memparse"]
 
 ROOT = "/sys/devices/system/xen_memory/xen_memory0"
-PAGE_SHIFT = 12
-PAGE_SHIFT_KB = PAGE_SHIFT - 10
 ULLONG_MAX = (1 << 64) - 1
 
 _NUMBER = r"0|[1-9][0-9]*|0[xX][0-9a-fA-F]+"
@@ -59,7 +58,7 @@ _SHIFT = {"": 0, "k": 10, "m": 20, "g": 30}
 _BOOL = {"1": True, "y": True, "on": True, "0": False, "n": False, "off": False}
 
 
-class _Invalid(ValueError):
+class _Invalid(InvalidArgument):
     """A write the attribute refuses (EINVAL); the message says why."""
 
 
@@ -182,7 +181,7 @@ class BalloonSysfs:
 
     def _attr(self, attr: str) -> _Attr:
         if not isinstance(attr, str):
-            raise TypeError(f"attribute name must be a str, not {type(attr).__name__}")
+            raise InvalidType(f"attribute name must be a str, not {type(attr).__name__}")
         try:
             return _ATTRS[attr]
         except KeyError:
@@ -196,7 +195,7 @@ class BalloonSysfs:
         """Store ``text`` (one trailing newline allowed); ``OSError`` and no change if refused."""
         store = self._attr(attr).store
         if not isinstance(text, str):
-            raise TypeError(f"sysfs writes take a str, not {type(text).__name__}")
+            raise InvalidType(f"sysfs writes take a str, not {type(text).__name__}")
         if store is None:
             raise _error(errno.EACCES, attr, "read-only attribute")
         if not self._balloon.guest.alive:
