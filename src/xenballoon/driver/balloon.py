@@ -20,7 +20,7 @@ import numpy as np
 from .. import _pycore as K
 from .. import _validate
 from .._log import pr_info
-from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
 from ..linux import Guest
 from ..sim import DelayedWork, NotifierChain
 from ..xen import Domain
@@ -83,8 +83,8 @@ class BalloonDriver:
         if not isinstance(guest, Guest):
             raise InvalidType(f"guest must be a Guest, not {type(guest).__name__}")
         guest.require_alive()
-        if guest.balloon is not None:
-            raise InvalidArgument(f"domain {guest.domain.domid} already has a balloon driver")
+        ensure(guest.balloon is None,
+               f"domain {guest.domain.domid} already has a balloon driver")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
         max_retry_count = _validate.as_count(max_retry_count, "max_retry_count")
         max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
@@ -293,11 +293,11 @@ class BalloonDriver:
     def _alloc(self, n: int) -> np.ndarray:
         rc, pfns = self._impl.alloc_xenballooned_pages(self._g, n)
         if rc == K.ENOMEM:
-            raise OutOfMemory(
-                f"cannot hand out {n} ballooned pages: {self._s.balloon_low} lowmem pages "
-                f"in the balloon, {self.guest.mem_available} available to balloon out")
-        if rc == K.BUG:
-            raise InvariantError("a page the allocator would balloon out is not populated")
+            raise status_error(rc, f"cannot hand out {n} ballooned pages: "
+                                   f"{self._s.balloon_low} lowmem pages in the balloon, "
+                                   f"{self.guest.mem_available} available to balloon out")
+        if rc:  # BUG
+            raise status_error(rc, "a page the allocator would balloon out is not populated")
         return pfns
 
     def free_ballooned_pages(self, pfns: Any) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _pycore as K
 from .. import _validate
-from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
 from ..sim import Simulation
 from ..xen import Domain
 from .memory_hotplug import MemoryHotplug
@@ -43,8 +43,7 @@ class Guest:
         if not isinstance(domain, Domain):
             raise InvalidType(f"domain must be a Domain, not {type(domain).__name__}")
         domain.require_alive()
-        if domain.guest is not None:
-            raise InvalidArgument(f"domain {domain.domid} already runs a guest")
+        ensure(domain.guest is None, f"domain {domain.domid} already runs a guest")
         self._impl = domain.impl
         memory = domain.tot_pages
         nr_pfns = max(memory, domain.max_pages) if pv else memory

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import _backend, _validate
 from .. import _pycore as K
-from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
 from ..sim import Simulation
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .domain import Domain
@@ -92,8 +92,7 @@ class Hypervisor:
         memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
             maxmem, "maxmem", maximum=K.MAX_GFNS)
-        if maxmem < memory:
-            raise InvalidArgument(f"maxmem ({maxmem}) must be at least memory ({memory})")
+        ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise InvalidType(f"name must be a str, not {type(name).__name__}")
         if name is not None and len(name) > MAX_VALUE_LEN:
