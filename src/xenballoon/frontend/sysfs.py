@@ -42,7 +42,7 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ..driver import BalloonDriver as Balloon
+from ..driver import BalloonDriver
 from ..errors import InvalidArgument, InvalidType
 from ..units import PAGE_SHIFT, PAGE_SHIFT_KB
 
@@ -105,47 +105,47 @@ def kstrtobool(buf: str) -> bool:
 
 
 # --- the attributes' show and store functions, named after xen-balloon.c's ---------------------
-def show_target_kb(b: Balloon) -> str:
+def show_target_kb(b: BalloonDriver) -> str:
     return f"{b.stats.target_pages << PAGE_SHIFT_KB}\n"
 
 
-def store_target_kb(b: Balloon, buf: str) -> None:
+def store_target_kb(b: BalloonDriver, buf: str) -> None:
     b.set_target(kstrtoull(buf) >> PAGE_SHIFT_KB)
 
 
-def show_target(b: Balloon) -> str:
+def show_target(b: BalloonDriver) -> str:
     return f"{b.stats.target_pages << PAGE_SHIFT}\n"
 
 
-def store_target(b: Balloon, buf: str) -> None:
+def store_target(b: BalloonDriver, buf: str) -> None:
     b.set_target(memparse(buf) >> PAGE_SHIFT)
 
 
-def device_show_ulong(field: str) -> Callable[[Balloon], str]:
+def device_show_ulong(field: str) -> Callable[[BalloonDriver], str]:
     return lambda b: f"{getattr(b.stats, field):x}\n"
 
 
-def device_store_ulong(field: str) -> Callable[[Balloon, str], None]:
-    def store(b: Balloon, buf: str) -> None:
+def device_store_ulong(field: str) -> Callable[[BalloonDriver, str], None]:
+    def store(b: BalloonDriver, buf: str) -> None:
         setattr(b, field, kstrtoull(buf))
     return store
 
 
-def device_show_bool(b: Balloon) -> str:
+def device_show_bool(b: BalloonDriver) -> str:
     return f"{int(b.scrub_pages)}\n"
 
 
-def device_store_bool(b: Balloon, buf: str) -> None:
+def device_store_bool(b: BalloonDriver, buf: str) -> None:
     b.scrub_pages = kstrtobool(buf)
 
 
-def show_info_kb(field: str) -> Callable[[Balloon], str]:
+def show_info_kb(field: str) -> Callable[[BalloonDriver], str]:
     return lambda b: f"{getattr(b.stats, field) << PAGE_SHIFT_KB}\n"
 
 
 class _Attr(NamedTuple):
-    show: Callable[[Balloon], str]
-    store: Callable[[Balloon, str], None] | None  # None: read-only (0444)
+    show: Callable[[BalloonDriver], str]
+    store: Callable[[BalloonDriver, str], None] | None  # None: read-only (0444)
 
 
 _ATTRS: dict[str, _Attr] = {
@@ -176,7 +176,7 @@ class BalloonSysfs:
     attributes: tuple[str, ...] = tuple(_ATTRS)
     writable: frozenset[str] = frozenset(n for n, a in _ATTRS.items() if a.store is not None)
 
-    def __init__(self, balloon: Balloon) -> None:
+    def __init__(self, balloon: BalloonDriver) -> None:
         self._balloon = balloon
 
     def _attr(self, attr: str) -> _Attr:
