@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import xenballoon as xb
-from xenballoon.xenstore import (
+from xenballoon.xen.xenstore import (
     QUOTA_NODES,
     QUOTA_WATCHES,
     XENSTORE_ABS_PATH_MAX,

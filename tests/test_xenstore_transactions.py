@@ -7,7 +7,7 @@ import errno
 import pytest
 
 import xenballoon as xb
-from xenballoon.xenstore import errno_of
+from xenballoon.xen.xenstore import errno_of
 
 
 def snapshot(xs: xb.XenStore, path: str = "/") -> dict[str, tuple[str | None, list[str]]]:

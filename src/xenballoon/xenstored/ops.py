@@ -23,7 +23,8 @@ import errno
 import logging
 from collections.abc import Callable
 
-from ..xenstore import WatchHandle, XenStoreConnection, errno_of, raised_after_commit
+from ..errors import InvalidArgument
+from ..xen.xenstore import WatchHandle, XenStoreConnection, errno_of, raised_after_commit
 from .wire import NUL, OK, XENSTORE_PAYLOAD_MAX, Message, XsType, args_of, encode, error_payload
 
 __all__ = ["Session", "Refused", "HANDLERS", "Handler", "dispatch"]
@@ -100,7 +101,7 @@ def _get_perms(s: Session, m: Message) -> bytes:
 def _write(s: Session, m: Message) -> bytes:
     path, sep, value = m.payload.partition(NUL)
     if not sep:
-        raise ValueError("WRITE needs a path, NUL and the value")
+        raise InvalidArgument("WRITE needs a path, NUL and the value")
     s.xs.write(path.decode("utf-8", "surrogateescape"),
                value.decode("utf-8", "surrogateescape"), tx=s.tx(m))
     return OK
@@ -158,7 +159,7 @@ def _transaction_start(s: Session, m: Message) -> bytes:
 def _transaction_end(s: Session, m: Message) -> bytes:
     (verdict,) = args_of(m.payload, 1)
     if verdict not in ("T", "F"):
-        raise ValueError("TRANSACTION_END takes T (commit) or F (abort)")
+        raise InvalidArgument("TRANSACTION_END takes T (commit) or F (abort)")
     tid = s.tx(m)
     if not tid:
         raise Refused(errno.ENOENT, "TRANSACTION_END outside a transaction")
@@ -171,7 +172,7 @@ def _transaction_end(s: Session, m: Message) -> bytes:
 def _domid(m: Message) -> int:
     (text,) = args_of(m.payload, 1)
     if not text.isdigit() or not text.isascii() or int(text) > 0xFFFF:
-        raise ValueError(f"bad domid {text!r}")
+        raise InvalidArgument(f"bad domid {text!r}")
     return int(text)
 
 

@@ -28,11 +28,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import InvalidArgument
 from .ops import Session, dispatch
 from .wire import Decoder, ProtocolError
 
 if TYPE_CHECKING:
-    from ..hypervisor import Hypervisor
+    from ..xen.hypervisor import Hypervisor
 
 __all__ = ["XenstoredServer", "serve", "ServerThread"]
 
@@ -49,7 +50,7 @@ class XenstoredServer:
         for name, value in (("speed", speed), ("tick", tick)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+                raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
         self.hv = hv
         self.socket_path = os.fspath(socket_path)
         self.speed = float(speed)

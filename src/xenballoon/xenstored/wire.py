@@ -13,7 +13,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ..xenstore import XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX
+from ..errors import InvalidArgument
+from ..xen.xenstore import XENSTORE_ABS_PATH_MAX, XENSTORE_PAYLOAD_MAX, XENSTORE_REL_PATH_MAX
 
 __all__ = ["HEADER", "XsType", "XSD_ERRORS", "Message", "Decoder", "ProtocolError",
            "encode", "error_payload", "args_of", "XENSTORE_PAYLOAD_MAX",
@@ -87,14 +88,14 @@ def args_of(payload: bytes, count: int | None = None) -> list[str]:
     """The NUL-terminated arguments of a payload (``count`` of them, if given), as str.
 
     Bytes that are not UTF-8 are kept as surrogates (and refused later as path characters).
-    Raises ``ValueError`` (EINVAL) when the payload does not end with NUL or has the wrong
+    Raises ``InvalidArgument`` (EINVAL) when the payload does not end with NUL or has the wrong
     number of arguments, as xenstored's ``get_strings``/``onearg``.
     """
     if not payload.endswith(NUL):
-        raise ValueError("arguments must end with NUL")
+        raise InvalidArgument("arguments must end with NUL")
     args = [a.decode("utf-8", "surrogateescape") for a in payload[:-1].split(NUL)]
     if count is not None and len(args) != count:
-        raise ValueError(f"want {count} argument(s), got {len(args)}")
+        raise InvalidArgument(f"want {count} argument(s), got {len(args)}")
     return args
 
 

@@ -1,0 +1,320 @@
+"""The compiled core: ``core._py``'s functions over the cffi module ``xenballoon._core``.
+
+Same names, signatures, return values and types as ``core._py`` (the oracle); the C in
+``csrc/`` does the work, this module only converts.  Status codes are returned as they are;
+only failures the reference core also raises on become exceptions (MemoryError when C runs
+out of memory, IndexError for ``balloon_append`` beyond the guest, TypeError for an array
+that is not 1-D C-contiguous uint64; cffi's OverflowError for a negative count or pfn, which
+the reference core does not define either).
+
+Objects are cffi pointers (``xb_host *``, ``xb_domain *``, ``xb_guest *``) whose fields read
+and write like the attributes of the reference core's objects (``g.stats.current_pages``,
+``g.nr_free[1]``, ``h.fault_increase_calls = 3``).  ``g.dom`` and ``d.host`` are plain
+pointers to the same structs: they compare equal to the objects passed in, but do not own
+them.
+
+Lifetime: ``*_new`` return ``ffi.gc`` pointers.  Each destructor is a ``partial`` that
+holds the parent object, so a domain keeps its host alive and a guest its domain (and
+through it the host) for as long as the child lives, with no registry to keep in sync.
+Views (``host_tags``, ``domain_p2m``, ``guest_flags``) hold their owner the same way; they
+are made afresh on each call because ``*_grow`` may move the arrays.  Pass the objects
+returned by ``*_new`` (not ``g.dom``) to functions that create children.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .._core import ffi, lib
+from ..errors import InvalidArgument, InvalidType
+from .abi import (
+    BP_DONE,
+    BP_EAGAIN,
+    BP_ECANCELED,
+    BP_WAIT,
+    BUG,
+    EINVAL,
+    ENOMEM,
+    GFP_HIGHUSER,
+    GFP_USER,
+    MAX_GFNS,
+    NEED_RESERVE,
+    NIL,
+    NO_CREDIT,
+    PG_BALLOON,
+    PG_FREE,
+    PG_HANDED,
+    PG_HIGHMEM,
+    PG_MARK,
+    PG_OFFLINE,
+    PG_STATE,
+    PG_WORKLOAD,
+)
+
+__all__ = [
+    "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
+    "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
+    "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
+    "add_memory",
+    "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
+    "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
+    "domain_p2m",
+    "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
+    "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
+    "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
+    "mem_available", "online_pages", "workload_alloc", "workload_free",
+    "xenmem_decrease_reservation", "xenmem_populate_physmap",
+]
+
+# The header and abi.py must agree on every constant.
+for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE),
+                      ("BP_WAIT", BP_WAIT), ("BP_EAGAIN", BP_EAGAIN),
+                      ("BP_ECANCELED", BP_ECANCELED), ("BUG", BUG), ("ENOMEM", ENOMEM),
+                      ("EINVAL", EINVAL), ("PG_FREE", PG_FREE), ("PG_WORKLOAD", PG_WORKLOAD),
+                      ("PG_BALLOON", PG_BALLOON), ("PG_HANDED", PG_HANDED),
+                      ("PG_HIGHMEM", PG_HIGHMEM), ("PG_OFFLINE", PG_OFFLINE),
+                      ("PG_MARK", PG_MARK),
+                      ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER),
+                      ("NO_CREDIT", NO_CREDIT), ("NEED_RESERVE", NEED_RESERVE)):
+    if getattr(lib, "XB_" + _name) != _value:
+        raise ImportError(f"xenballoon._core: XB_{_name} differs from core.abi.{_name}")
+del _name, _value
+
+_U64 = np.dtype(np.uint64)
+_MSG_LEN = 512
+_NULL = ffi.NULL
+
+CData = Any  # cffi pointers; ffi.CData is not usable in annotations
+
+
+def _hold(owner: object, ptr: CData) -> None:
+    """A no-op destructor: being referenced by it keeps `owner` alive."""
+
+
+def _free_domain(host: CData, d: CData) -> None:
+    lib.xb_domain_free(d)
+
+
+def _free_guest(dom: CData, g: CData) -> None:
+    lib.xb_guest_free(g)
+
+
+def _view(owner: CData, ptr: CData, n: int, dtype: type, itemsize: int) -> np.ndarray:
+    """A zero-copy numpy view of n items at ptr that keeps `owner` alive."""
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    keep = ffi.gc(ptr, partial(_hold, owner))
+    return np.frombuffer(ffi.buffer(keep, n * itemsize), dtype=dtype)
+
+
+def _u64(a: np.ndarray) -> CData:
+    """The C view of a 1-D C-contiguous uint64 array (from_buffer checks no dtype)."""
+    if not isinstance(a, np.ndarray) or a.dtype != _U64 or a.ndim != 1 \
+            or not a.flags.c_contiguous:
+        raise InvalidType("expected a 1-D C-contiguous numpy array of uint64")
+    return ffi.from_buffer("uint64_t[]", a)
+
+
+def _u64_out(n: int) -> tuple[np.ndarray, CData]:
+    out = np.empty(n, dtype=np.uint64)
+    return out, ffi.from_buffer("uint64_t[]", out, require_writable=True)
+
+
+# --- the host pool ---------------------------------------------------------------------------
+
+def host_new(total_pages: int, scrub_freed: bool) -> CData:
+    if total_pages > NIL:
+        raise InvalidArgument(f"a host has at most {NIL} frames (mfns are 32-bit)")
+    h = lib.xb_host_new(total_pages, int(scrub_freed))
+    if h == _NULL:
+        raise MemoryError(f"cannot allocate a host of {total_pages} frames")
+    return ffi.gc(h, lib.xb_host_free)
+
+
+def host_tags(h: CData) -> np.ndarray:
+    return _view(h, h.tag, h.total_pages, np.uint32, 4)
+
+
+def host_check(h: CData, doms: list[CData]) -> str | None:
+    msg = ffi.new("char[]", _MSG_LEN)
+    arr = ffi.new("xb_domain *[]", list(doms))
+    rc = lib.xb_host_check(h, arr, len(arr), msg, _MSG_LEN)
+    if rc == ENOMEM:
+        raise MemoryError("host_check: " + ffi.string(msg).decode())
+    return None if rc == 0 else ffi.string(msg).decode()
+
+
+def host_state_bytes(h: CData) -> int:
+    return int(lib.xb_host_state_bytes(h))
+
+
+# --- domains and the XENMEM hypercalls -------------------------------------------------------
+
+def domain_new(h: CData, domid: int, memory: int, max_pages: int) -> CData | None:
+    if memory > h.free_pages or memory > MAX_GFNS:
+        return None
+    d = lib.xb_domain_new(h, domid, memory, max_pages)
+    if d == _NULL:
+        raise MemoryError(f"cannot allocate a domain of {memory} pages")
+    return ffi.gc(d, partial(_free_domain, h))
+
+
+def domain_release(d: CData) -> None:
+    lib.xb_domain_release(d)
+
+
+def domain_grow(d: CData, nr_gfns: int) -> int:
+    if nr_gfns <= d.nr_gfns:
+        return 0
+    if nr_gfns > MAX_GFNS:
+        return EINVAL
+    rc = lib.xb_domain_grow(d, nr_gfns)
+    if rc == ENOMEM:
+        raise MemoryError(f"cannot grow a physmap to {nr_gfns} gfns")
+    return rc
+
+
+def domain_p2m(d: CData) -> np.ndarray:
+    return _view(d, d.p2m, d.nr_gfns, np.uint32, 4)
+
+
+def domain_state_bytes(d: CData) -> int:
+    return int(lib.xb_domain_state_bytes(d))
+
+
+def xenmem_populate_physmap(d: CData, gfns: np.ndarray) -> int:
+    return int(lib.xb_xenmem_populate_physmap(d, _u64(gfns), len(gfns)))
+
+
+def xenmem_decrease_reservation(d: CData, gfns: np.ndarray) -> int:
+    return int(lib.xb_xenmem_decrease_reservation(d, _u64(gfns), len(gfns)))
+
+
+# --- the guest and its page allocator --------------------------------------------------------
+
+def guest_new(d: CData, nr_pfns: int, lowmem_pages: int, reserve_pages: int, batch: int,
+              scrub_pages: bool) -> CData:
+    if nr_pfns > MAX_GFNS:
+        raise InvalidArgument(f"a guest has at most {MAX_GFNS} pfns")
+    g = lib.xb_guest_new(d, nr_pfns, lowmem_pages, reserve_pages, batch, int(scrub_pages))
+    if g == _NULL:
+        raise MemoryError(f"cannot allocate a guest of {nr_pfns} pfns")
+    return ffi.gc(g, partial(_free_guest, d))
+
+
+def guest_grow(g: CData, nr_pfns: int) -> int:
+    if nr_pfns <= g.nr_pfns:
+        return 0
+    if nr_pfns > MAX_GFNS:
+        return EINVAL
+    rc = lib.xb_guest_grow(g, nr_pfns)
+    if rc == ENOMEM:
+        raise MemoryError(f"cannot grow a guest to {nr_pfns} pfns")
+    return rc
+
+
+def guest_set_batch(g: CData, batch: int) -> int:
+    if lib.xb_guest_set_batch(g, batch) == ENOMEM:
+        raise MemoryError(f"cannot allocate a frame_list of {batch} entries")
+    return 0
+
+
+def guest_flags(g: CData) -> np.ndarray:
+    return _view(g, g.flags, g.nr_pfns, np.uint8, 1)
+
+
+def guest_state_bytes(g: CData) -> int:
+    return int(lib.xb_guest_state_bytes(g))
+
+
+def mem_available(g: CData) -> int:
+    """si_mem_available(): free pages above the reserve."""
+    nr_free = g.nr_free
+    return max(0, nr_free[0] + nr_free[1] - g.totalreserve_pages)
+
+
+def workload_alloc(g: CData, n: int) -> np.ndarray | None:
+    if n > g.nr_free[0] + g.nr_free[1]:
+        return None
+    out, buf = _u64_out(n)
+    return out if lib.xb_workload_alloc(g, n, buf) == 0 else None
+
+
+def workload_free(g: CData, pfns: np.ndarray) -> int:
+    return int(lib.xb_workload_free(g, _u64(pfns), len(pfns)))
+
+
+# --- balloon.c -------------------------------------------------------------------------------
+
+def balloon_append(g: CData, pfn: int) -> None:
+    if not 0 <= pfn < g.nr_pfns:
+        raise IndexError(f"pfn {pfn} is out of bounds for a guest of {g.nr_pfns} pfns")
+    lib.xb_balloon_append(g, pfn)
+
+
+def balloon_retrieve(g: CData, require_lowmem: bool) -> int:
+    return int(lib.xb_balloon_retrieve(g, bool(require_lowmem)))
+
+
+def increase_reservation(g: CData, nr_pages: int) -> int:
+    return lib.xb_increase_reservation(g, nr_pages)
+
+
+def decrease_reservation(g: CData, nr_pages: int, gfp: int) -> int:
+    return lib.xb_decrease_reservation(g, nr_pages, gfp)
+
+
+def balloon_turn(g: CData) -> int:
+    return lib.xb_balloon_turn(g)
+
+
+def alloc_xenballooned_pages(g: CData, nr_pages: int) -> tuple[int, np.ndarray | None]:
+    # More than the balloon's lowmem plus the lowmem free list is certain to be refused
+    # (ENOMEM, nothing changed): answer without allocating `out` for it.
+    if nr_pages > max(g.stats.balloon_low, 0) + g.nr_free[0]:
+        return ENOMEM, None
+    out, buf = _u64_out(nr_pages)
+    rc = lib.xb_alloc_xenballooned_pages(g, nr_pages, buf)
+    return (0, out) if rc == 0 else (rc, None)
+
+
+def free_xenballooned_pages(g: CData, pfns: np.ndarray) -> int:
+    return int(lib.xb_free_xenballooned_pages(g, _u64(pfns), len(pfns)))
+
+
+def balloon_add_region(g: CData, start_pfn: int, n: int) -> int:
+    if start_pfn + n > g.nr_pfns:
+        return EINVAL
+    return lib.xb_balloon_add_region(g, start_pfn, n)
+
+
+# --- memory hotplug ----------------------------------------------------------------------------
+
+def add_memory(g: CData, start_pfn: int, n: int) -> int:
+    if start_pfn + n > MAX_GFNS:
+        return EINVAL
+    rc = lib.xb_add_memory(g, start_pfn, n)
+    if rc == ENOMEM:
+        raise MemoryError(f"cannot grow a guest to {start_pfn + n} pfns")
+    return rc
+
+
+def online_pages(g: CData, start_pfn: int, n: int) -> int:
+    if start_pfn + n > g.nr_pfns:
+        return EINVAL
+    return lib.xb_online_pages(g, start_pfn, n)
+
+
+def ballooned_pfns(g: CData) -> np.ndarray:
+    out, buf = _u64_out(g.stats.balloon_low + g.stats.balloon_high)
+    return out[: lib.xb_ballooned_pfns(g, buf, len(out))]
+
+
+def guest_check(g: CData) -> str | None:
+    msg = ffi.new("char[]", _MSG_LEN)
+    if lib.xb_guest_check(g, msg, _MSG_LEN) == 0:
+        return None
+    return ffi.string(msg).decode()

@@ -1,0 +1,219 @@
+"""The Xen hypervisor: the host's frames, domains and their reservations, and xenstore.
+
+Domain objects are live views of the core's accounting: reading ``tot_pages``
+always gives the current value.  The hypercalls take arrays of gfns and follow
+XENMEM semantics: do each in turn and stop at the first that cannot be done.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from .. import _validate, core
+from ..core import abi as K
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
+from ..sim import Simulation
+from ..units import KIB_PER_PAGE, kb_to_pages
+from .domain import Domain
+from .libxl import make_domain_home, memory_target_path, static_max_path
+from .xenstore import XenStore, check_value
+
+__all__ = ["Hypervisor"]
+# mfns are 32-bit in the core, with one value kept for "none".
+MAX_HOST_PAGES = (1 << 32) - 2
+
+
+class Hypervisor:
+    """A Xen host with ``total_pages`` frames of memory.
+
+    ``scrub_freed``: the hypervisor clears every frame a domain gives back.
+    ``backend``: "c" or "python" for this host and everything on it (default: the
+    process-wide choice, ``xenballoon.BACKEND``); lets one process compare the two cores.
+    """
+
+    def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
+                 backend: str | None = None) -> None:
+        if not isinstance(sim, Simulation):
+            raise InvalidType(f"sim must be a Simulation, not {type(sim).__name__}")
+        total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
+                                         maximum=MAX_HOST_PAGES)
+        self.sim = sim
+        self._impl = core.load(backend)
+        self.backend = "python" if self._impl is K else "c"
+        self._core = self._impl.host_new(total_pages, bool(scrub_freed))
+        self._domains: dict[int, Domain] = {}
+        self._next_domid = 1
+        self.xenstore = XenStore()
+        self._xs = self.xenstore.connect(0)  # the toolstack's connection
+
+    @property
+    def impl(self) -> ModuleType:
+        """The core module this host runs on (``xenballoon.core._c`` or ``xenballoon.core._py``)."""
+        return self._impl
+
+    @property
+    def handle(self) -> Any:
+        """The core's record of the host (what the core's functions take)."""
+        return self._core
+
+    # --- the host pool ---------------------------------------------------------------------
+    @property
+    def total_pages(self) -> int:
+        return int(self._core.total_pages)
+
+    @property
+    def free_pages(self) -> int:
+        """Frames in the host pool."""
+        return int(self._core.free_pages)
+
+    @property
+    def leaks(self) -> int:
+        """Frames handed to a domain while still holding another domain's data."""
+        return int(self._core.leaks)
+
+    @property
+    def scrub_freed(self) -> bool:
+        return bool(self._core.scrub_freed)
+
+    @scrub_freed.setter
+    def scrub_freed(self, value: bool) -> None:
+        self._core.scrub_freed = int(bool(value))
+
+    @property
+    def domains(self) -> dict[int, Domain]:
+        """The live domains by domid (a copy)."""
+        return dict(self._domains)
+
+    # --- domains -----------------------------------------------------------------------------
+    def create_domain(self, memory: int, *, maxmem: int | None = None,
+                      name: str | None = None) -> Domain:
+        """Build a domain with ``memory`` frames (gfns 0..memory-1) and its xenstore nodes."""
+        memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
+        maxmem = memory if maxmem is None else _validate.as_count(
+            maxmem, "maxmem", maximum=K.MAX_GFNS)
+        ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
+        if name is not None and not isinstance(name, str):
+            raise InvalidType(f"name must be a str, not {type(name).__name__}")
+        domid = self._next_domid
+        if name is not None:  # it becomes the value of <home>/name
+            check_value(0, f"/local/domain/{domid}/name", name)
+        cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
+        if cdom is None:
+            raise OutOfMemory(f"cannot create a domain of {memory} pages: "
+                              f"the host has {self.free_pages} free")
+        self._next_domid += 1
+        domain = Domain(self, self._impl, cdom, domid,
+                        name if name is not None else f"domain{domid}")
+        self._domains[domid] = domain
+        make_domain_home(self._xs, domain, memory, maxmem)
+        self.xenstore.introduce_domain(domid)
+        return domain
+
+    def destroy_domain(self, domain: Domain | int) -> None:
+        """Give every frame of the domain back to the pool and forget it."""
+        domain = self.lookup(domain)
+        # The guest and its balloon driver stop (unwatch, cancel their work) first.
+        domain.destroy_chain.call_chain(domain)
+        self._impl.domain_release(domain.handle)
+        domain.alive = False
+        del self._domains[domain.domid]
+        self._xs.rm(domain.home)
+        self.xenstore.release_domain(domain.domid)
+
+    def lookup(self, domain: Domain | int) -> Domain:
+        """The live domain given as an object or a domid; `InvalidArgument` if none."""
+        if isinstance(domain, Domain):
+            if domain.hypervisor is not self:
+                raise InvalidArgument(f"domain {domain.domid} belongs to another hypervisor")
+            domain.require_alive()
+            return domain
+        domid = _validate.as_count(domain, "domid", maximum=(1 << 16) - 1)
+        try:
+            return self._domains[domid]
+        except KeyError:
+            raise InvalidArgument(f"no domain with domid {domid}") from None
+
+    # --- the XENMEM hypercalls ---------------------------------------------------------------
+    def increase_reservation(self, domid: int, gfns: Any) -> int:
+        """XENMEM_populate_physmap: populate each gfn in turn; returns how many were done."""
+        domain = self.lookup(domid)
+        frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
+        if frames.size:
+            self._impl.domain_grow(domain.handle, int(frames.max()) + 1)
+        return int(self._impl.xenmem_populate_physmap(domain.handle, frames))
+
+    def decrease_reservation(self, domid: int, gfns: Any) -> int:
+        """XENMEM_decrease_reservation: release each gfn in turn; returns how many were done."""
+        domain = self.lookup(domid)
+        frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
+        return int(self._impl.xenmem_decrease_reservation(domain.handle, frames))
+
+    # --- the toolstack -------------------------------------------------------------------------
+    def mem_set(self, domid: int, target_kb: int) -> None:
+        """``xl mem-set``: write the domain's ``memory/target`` (KiB)."""
+        domain = self.lookup(domid)
+        target_kb = _validate.as_count(target_kb, "target_kb")
+        self._xs.write(memory_target_path(domain), str(target_kb))
+
+    def mem_max(self, domid: int, max_kb: int) -> None:
+        """``xl mem-max``: set the domain's ``max_pages`` (KiB, rounded down to pages)."""
+        domain = self.lookup(domid)
+        max_kb = _validate.as_count(max_kb, "max_kb", maximum=K.MAX_GFNS * KIB_PER_PAGE)
+        domain.max_pages = kb_to_pages(max_kb)
+        self._xs.write(static_max_path(domain), str(max_kb))
+
+    # --- faults and checks ---------------------------------------------------------------------
+    def inject_increase_fault(self, calls: int = 1, max_frames: int = 0) -> None:
+        """Fault injection: the next ``calls`` populate hypercalls (``increase_reservation``,
+        the balloon's deflate) populate at most ``max_frames`` frames each; 0 frames makes
+        the balloon's deflate end EAGAIN.  Replaces any earlier fault; ``calls=0`` clears it.
+        """
+        calls = _validate.as_count(calls, "calls")
+        max_frames = _validate.as_count(max_frames, "max_frames")
+        self._core.fault_increase_calls = calls
+        self._core.fault_increase_max = max_frames
+
+    def add_tenant(self, pages: int | None = None, *, leave: int | None = None,
+                   name: str = "tenant") -> Domain:
+        """Fault injection: another tenant takes frames from the host pool.
+
+        The tenant is an ordinary domain of ``pages`` frames, or, with ``leave=k``, of every
+        free frame but ``k`` (neither given: all of them).  Being a domain, it keeps
+        ``check()`` true, and ``destroy_domain(tenant)`` gives its frames back: the fault
+        clears.  Raises ``OutOfMemory`` and changes nothing when the pool lacks the frames.
+        """
+        if pages is not None and leave is not None:
+            raise InvalidType("give pages or leave, not both")
+        if pages is None:
+            leave = _validate.as_count(0 if leave is None else leave, "leave")
+            if leave > self.free_pages:
+                raise OutOfMemory(f"cannot leave {leave} frames free: the host has "
+                                  f"{self.free_pages} free")
+            pages = self.free_pages - leave
+        return self.create_domain(pages, name=name)
+
+    def check(self, *, guests: bool = False) -> None:
+        """Raise ``InvariantError`` naming the first broken accounting invariant.
+
+        The host: every frame is in exactly one place (the pool or one domain's populated
+        gfn), each domain's ``tot_pages`` equals its populated gfns, and the pool plus all
+        domains make ``total_pages``.  With ``guests=True`` also call each domain's
+        ``check_chain`` in domid order, where every `Guest` registers its ``check()`` (the
+        cheap way to check everything).
+        """
+        message = self._impl.host_check(self._core, [d.handle for d in self._domains.values()])
+        if message is not None:
+            raise InvariantError(message)
+        if guests:
+            for domain in self._domains.values():
+                domain.check_chain.call_chain(domain)
+
+    def state_bytes(self) -> int:
+        """Bytes the core holds for the host and its domains' physmaps."""
+        return int(self._impl.host_state_bytes(self._core)) + sum(
+            int(self._impl.domain_state_bytes(d.handle)) for d in self._domains.values())
+
+    def __repr__(self) -> str:
+        return (f"<Hypervisor total={self.total_pages} free={self.free_pages} "
+                f"domains={sorted(self._domains)}>")
