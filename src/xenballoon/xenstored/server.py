@@ -35,11 +35,10 @@ from .wire import Decoder, ProtocolError
 if TYPE_CHECKING:
     from ..xen.hypervisor import Hypervisor
 
-__all__ = ["XenstoredServer", "serve", "ServerThread"]
+__all__ = ["XenstoredServer", "ClientProtocol", "serve", "ServerThread"]
 
 log = logging.getLogger("xenballoon.xenstored")
 T = TypeVar("T")
-READ_SIZE = 65536
 
 
 class XenstoredServer:
@@ -57,8 +56,7 @@ class XenstoredServer:
         self.tick = float(tick)
         self.guest_sockets = bool(guest_sockets)
         self._servers: dict[int, asyncio.AbstractServer] = {}  # by the domid they serve
-        self._clients: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self.connections: set[ClientProtocol] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.requests = 0
@@ -68,7 +66,7 @@ class XenstoredServer:
 
     @property
     def clients(self) -> int:
-        return len(self._writers)
+        return len(self.connections)
 
     async def start(self) -> None:
         """Listen on the sockets (a stale socket file at the path is replaced)."""
@@ -101,9 +99,10 @@ class XenstoredServer:
         """Stop listening, disconnect every client, remove the socket files."""
         for domid in list(self._servers):
             await self._unlisten(domid)
-        for writer in list(self._writers):
-            writer.close()
-        await asyncio.gather(*self._clients, *self._tasks, return_exceptions=True)
+        for connection in list(self.connections):
+            connection.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.sleep(0)  # let the transports call connection_lost
 
     # --- sockets ------------------------------------------------------------------------------
     async def _listen(self, domid: int, path: str) -> None:
@@ -111,8 +110,9 @@ class XenstoredServer:
             if not stat.S_ISSOCK(os.stat(path).st_mode):
                 raise FileExistsError(f"{path} exists and is not a socket")
             os.unlink(path)
-        self._servers[domid] = await asyncio.start_unix_server(
-            lambda r, w: self._client(r, w, domid), path=path)
+        loop = asyncio.get_running_loop()
+        self._servers[domid] = await loop.create_unix_server(
+            lambda: ClientProtocol(self, domid), path=path)
 
     async def _unlisten(self, domid: int) -> None:
         server = self._servers.pop(domid)
@@ -133,37 +133,61 @@ class XenstoredServer:
         for domid in sorted(set(self._servers) - live - {0}):
             await self._unlisten(domid)
 
-    # --- one client -------------------------------------------------------------------------
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      domid: int) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._clients.add(task)
-        self._writers.add(writer)
-        session = Session(self.hv.xenstore.connect(domid), writer.write)
-        decoder = Decoder()
+
+
+class ClientProtocol(asyncio.Protocol):
+    """One client connection: requests answered as they arrive, in order.
+
+    NOTE: a Protocol rather than streams, for performance reasons (no coroutine per read).
+    A client that does not read its replies is paused (flow control) until it does; others
+    are not affected.  Any failure closes this connection only.
+    """
+
+    def __init__(self, server: XenstoredServer, domid: int) -> None:
+        self.server = server
+        self.domid = domid
+        self.decoder = Decoder()
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.session = Session(self.server.hv.xenstore.connect(self.domid), transport.write)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None and self.session is not None
         try:
-            while not writer.is_closing():
-                data = await reader.read(READ_SIZE)
-                if not data:
-                    break
-                for message in decoder.feed(data):
-                    self.requests += 1
-                    writer.write(dispatch(session, message))
-                await writer.drain()
+            messages = self.decoder.feed(data)
+            write, session = self.transport.write, self.session
+            for message in messages:
+                write(dispatch(session, message))
+            self.server.requests += len(messages)
         except ProtocolError as exc:
-            log.warning("closing a client of domain %d: %s", domid, exc)
-        except ConnectionError:
-            pass
+            log.warning("closing a client of domain %d: %s", self.domid, exc)
+            self.transport.abort()
         except Exception:  # a bug must cost this client its connection, never the server
-            log.exception("closing a client of domain %d", domid)
-        finally:
-            session.close()
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._clients.discard(task)
+            log.exception("closing a client of domain %d", self.domid)
+            self.transport.abort()
+
+    def pause_writing(self) -> None:
+        assert self.transport is not None
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        assert self.transport is not None
+        self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        self.server.connections.discard(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 async def serve(hv: Hypervisor, socket_path: str | os.PathLike[str], *, speed: float = 1.0,
