@@ -197,3 +197,16 @@ def test_guest_sockets_follow_domains(served: tuple[ServerThread, str]) -> None:
     wait_for(server, lambda hv: os.path.exists(f"{path}.{domid}"))
     server.call(lambda hv: hv.destroy_domain(domid))
     wait_for(server, lambda hv: not os.path.exists(f"{path}.{domid}"))
+
+
+def test_long_directory_is_listed_in_parts(served: tuple[ServerThread, str]) -> None:
+    """Over 4096 bytes of names: DIRECTORY is E2BIG and libxenstore uses DIRECTORY_PART."""
+    server, path = served
+
+    def fill(hv: xb.Hypervisor) -> None:
+        for i in range(1500):
+            hv.xenstore.write(f"/tool/many/node{i}", "")
+
+    server.call(fill)
+    listed = tool(path, "xenstore-list", "/tool/many").stdout.split()
+    assert listed == sorted(f"node{i}" for i in range(1500))

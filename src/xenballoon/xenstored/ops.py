@@ -5,7 +5,10 @@ payload; a refusal raises and the server answers ERROR with ``errno_of`` of it (
 ``xenstore/limits.py``).  Behaviour follows C xenstored (``tools/xenstored/core.c``,
 ``watch.c``, ``transaction.c``, ``domain.c``) and ``docs/misc/xenstore.txt``:
 
-- READ of a node without a value answers an empty value; DIRECTORY over 4096 bytes E2BIG.
+- READ of a node without a value answers an empty value; DIRECTORY over 4096 bytes E2BIG,
+  after which libxenstore reads the list in chunks with DIRECTORY_PART (``path|offset|``
+  answers the node's generation, the names from that byte offset, and one more NUL after
+  the last chunk).
 - WATCH answers OK and then the first event; the same path and token twice is EEXIST.
   Events are ``path\\0token\\0`` with ids 0; an event caused by the client's own request
   is sent before that request's reply.
@@ -13,8 +16,8 @@ payload; a refusal raises and the server answers ERROR with ``errno_of`` of it (
   or ``F`` (abort) and answers EAGAIN on a conflict.  Transactions and watches belong to
   the connection; RESET_WATCHES drops both.
 - IS_DOMAIN_INTRODUCED is for domain 0 only (EACCES otherwise).
-- Every other type (INTRODUCE, RELEASE, RESUME, SET_TARGET, CONTROL, DIRECTORY_PART,
-  features and quotas...) answers ENOSYS: the simulated host introduces its own domains.
+- Every other type (INTRODUCE, RELEASE, RESUME, SET_TARGET, CONTROL, features and
+  quotas...) answers ENOSYS: the simulated host introduces its own domains.
 """
 
 from __future__ import annotations
@@ -87,6 +90,24 @@ def _directory(s: Session, m: Message) -> bytes:
     if len(reply) > XENSTORE_PAYLOAD_MAX:
         raise Refused(errno.E2BIG, "the directory does not fit in one reply")
     return reply
+
+
+def _directory_part(s: Session, m: Message) -> bytes:
+    path, offset_text = args_of(m.payload, 2)
+    if not (offset_text.isascii() and offset_text.isdigit()):
+        raise InvalidArgument(f"bad offset {offset_text!r}")
+    tx = s.tx(m)
+    gen = str(s.xs.generation(path, tx=tx)).encode() + NUL
+    names = b"".join(name.encode() + NUL for name in s.xs.ls(path, tx=tx))
+    offset = int(offset_text)
+    if offset > len(names):
+        raise InvalidArgument(f"offset {offset} past the {len(names)} bytes of names")
+    room = XENSTORE_PAYLOAD_MAX - len(gen) - 1
+    end = offset + room
+    if end >= len(names):  # the last chunk: one more NUL marks the end
+        return gen + names[offset:] + NUL
+    end = names.rindex(NUL, offset, end) + 1  # whole names only
+    return gen + names[offset:end]
 
 
 def _read(s: Session, m: Message) -> bytes:
@@ -194,6 +215,7 @@ def _reset_watches(s: Session, m: Message) -> bytes:
 
 HANDLERS: dict[int, Handler] = {
     XsType.DIRECTORY: _directory,
+    XsType.DIRECTORY_PART: _directory_part,
     XsType.READ: _read,
     XsType.GET_PERMS: _get_perms,
     XsType.WATCH: _watch,

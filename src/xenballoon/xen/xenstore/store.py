@@ -223,6 +223,12 @@ class XenStore:
             raise KeyError(path)
         return sorted(node.children)
 
+    def _generation(self, domid: int, path: str, tx: Transaction | None) -> int:
+        node = self._tree.lookup(domid, path, XS_PERM_READ, tx)
+        if node is None:
+            raise KeyError(path)
+        return node.gen
+
     def _get_perms(self, domid: int, path: str, tx: Transaction | None) -> list[str]:
         if path in self._special:
             perms = self._special[path]
@@ -354,6 +360,11 @@ class XenStoreConnection:
         """The names of the children of ``path``, sorted."""
         path = self._path(path)
         return self.store._ls(self.domid, path, self.store._tx(self.domid, tx))
+
+    def generation(self, path: str, *, tx: int = 0) -> int:
+        """A number that changes whenever the node (its value, perms or children) does."""
+        path = self._path(path)
+        return self.store._generation(self.domid, path, self.store._tx(self.domid, tx))
 
     def get_perms(self, path: str, *, tx: int = 0) -> list[str]:
         """The permissions of ``path`` (or of a special ``@`` path), such as ``['n0', 'r3']``."""
