@@ -7,6 +7,7 @@ the sockets and ``call``.  The command-line tools come from Debian's ``xenstore-
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 import xenballoon as xb
-from xenballoon.xenstored import ServerThread
+from xenballoon.xenstored import ServerThread, serve
 
 pyxs = pytest.importorskip("pyxs", reason="pyxs (the test extra) is not installed")
 
@@ -210,3 +211,17 @@ def test_long_directory_is_listed_in_parts(served: tuple[ServerThread, str]) -> 
     server.call(fill)
     listed = tool(path, "xenstore-list", "/tool/many").stdout.split()
     assert listed == sorted(f"node{i}" for i in range(1500))
+
+
+def test_serve_runs_the_simulation_until_the_given_time() -> None:
+    """``serve(hv, path, speed, until)``: paced clock, socket removed when it returns."""
+    hv = make_world()
+    folder = tempfile.mkdtemp(prefix="xs", dir="/tmp")
+    path = os.path.join(folder, "socket")
+    hv.mem_set(1, 1024 * 1024)
+    server = asyncio.run(serve(hv, path, speed=1000.0, until=2.0))
+    assert hv.sim.now == 2.0 and not os.path.exists(path) and server.clients == 0
+    assert hv.domains[1].guest.balloon.stats.current_pages == GIB_PAGES  # type: ignore[union-attr]
+    os.rmdir(folder)
+    with pytest.raises(ValueError):
+        asyncio.run(serve(hv, path, speed=0))
