@@ -46,7 +46,7 @@ def test_mem_set(benchmark: BenchmarkFixture, small: bool, domains: int,
     record(f"xenstore mem_set {domains:,} domains", "c", 1, unit="write")
 
 
-@pytest.mark.parametrize("domains", [10000])
+@pytest.mark.parametrize("domains", [1000, 10000])
 def test_create_and_destroy_domains(benchmark: BenchmarkFixture, small: bool, domains: int,
                                     record: Callable[..., None]) -> None:
     """Create N domains (nodes, permissions, @introduceDomain), then destroy them all."""

@@ -1,8 +1,10 @@
 """XenStore: the store, its permissions, watches, transactions and xenstored's limits.
 
-``store.py`` holds the store and its connections; ``permissions.py``, ``watches.py``,
-``transaction.py`` and ``limits.py`` one concept each.  The names other modules use are
-re-exported here.
+``store.py`` holds the store's requests and its connections (the exceptions each raises
+are listed there); ``tree.py`` the nodes as a request sees them (directly or through a
+transaction); ``transaction.py``, ``watches.py``, ``permissions.py`` and ``limits.py``
+(xenstored's limits and quotas, and ``errno_of``) one concept each.  The names other
+modules use are re-exported here.
 """
 
 from __future__ import annotations
