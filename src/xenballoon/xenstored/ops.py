@@ -82,7 +82,10 @@ Handler = Callable[[Session, Message], bytes]
 
 
 def _path(message: Message) -> str:
-    return args_of(message.payload, 1)[0]
+    payload = message.payload
+    if payload[-1:] == NUL and NUL not in payload[:-1]:  # NOTE: a fast path for one argument
+        return payload[:-1].decode("utf-8", "surrogateescape")
+    return args_of(payload, 1)[0]
 
 
 def _directory(s: Session, m: Message) -> bytes:

@@ -157,6 +157,8 @@ class XenStore:
         return len(self._watches)
 
     def _tx(self, domid: int, tid: object) -> Transaction | None:
+        if tid == 0 and type(tid) is int:  # NOTE: the common case first, for performance
+            return None
         if isinstance(tid, bool) or not isinstance(tid, int):
             raise InvalidType(f"tx must be an int transaction id, not {type(tid).__name__}")
         if tid == 0:
@@ -326,7 +328,8 @@ class XenStoreConnection:
         if self.relative and isinstance(path, str) and path and path[0] not in "/@":
             path = f"{self.home}/{path}"
         path = canonical_path(path, special=special)
-        check_path_quota(self.domid, path)
+        if self.domid:
+            check_path_quota(self.domid, path)
         return path
 
     def read(self, path: str, *, tx: int = 0) -> str:
