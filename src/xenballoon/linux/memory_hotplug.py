@@ -119,8 +119,8 @@ class MemoryHotplug:
         """``add_memory_resource(res)`` would succeed: no fault pending, the range is free."""
         if self._fail_add:
             return False
-        flags = self._page_flags()[res.start: res.end]
-        p2m = self._domain.physmap()[res.start: res.end]
+        flags = self._page_flags(res.start, res.end)
+        p2m = self._domain.physmap(res.start, res.end)
         return not (flags & PG_STATE).any() and not (p2m != NIL).any()
 
     def add_memory_resource(self, res: Resource) -> int:
@@ -177,8 +177,8 @@ class MemoryHotplug:
         """``memory_notify``: each notifier in the order registered."""
         self.notifier_chain.call_chain(event, block)
 
-    def _page_flags(self) -> np.ndarray:
-        return self._impl.guest_flags(self._handle)[: int(self._handle.nr_pfns)]
+    def _page_flags(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self._impl.guest_flags(self._handle, start, stop)
 
     # --- checks --------------------------------------------------------------------------------
     def check(self) -> str | None:
