@@ -8,8 +8,8 @@ import numpy as np
 
 from ..abi import NIL
 
-__all__ = ["Host", "Physmap", "host_check", "host_new", "host_state_bytes", "host_tags",
-           "snapshot"]
+# `snapshot` is shared with the sibling modules, not part of a core's namespace
+__all__ = ["Host", "Physmap", "host_check", "host_new", "host_state_bytes", "host_tags"]
 
 
 class Host:
