@@ -355,3 +355,13 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
 out:
     return rc;
 }
+
+/* twin: core/_py/guest.py:count_flags */
+uint64_t xb_count_flags(const xb_guest *g, uint64_t start, uint64_t stop, uint8_t mask)
+{
+    stop = xb_min(stop, g->nr_pfns);
+    uint64_t n = 0;
+    for (uint64_t pfn = start; pfn < stop; pfn++)
+        n += (g->flags[pfn] & mask) != 0;
+    return n;
+}

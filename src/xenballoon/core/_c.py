@@ -63,7 +63,7 @@ __all__ = [
     "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
     "add_memory",
     "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
+    "balloon_turn", "ballooned_pfns", "count_flags", "decrease_reservation", "domain_grow", "domain_new",
     "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
@@ -315,6 +315,12 @@ def online_pages(g: CData, start_pfn: int, n: int) -> int:
 def ballooned_pfns(g: CData) -> np.ndarray:
     out, buf = _u64_out(g.stats.balloon_low + g.stats.balloon_high)
     return out[: lib.xb_ballooned_pfns(g, buf, len(out))]
+
+
+def count_flags(g: CData, start: int, stop: int, mask: int) -> int:
+    if start >= stop:
+        return 0
+    return int(lib.xb_count_flags(g, start, stop, mask))
 
 
 def guest_check(g: CData) -> str | None:

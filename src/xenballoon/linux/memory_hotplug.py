@@ -183,22 +183,25 @@ class MemoryHotplug:
     # --- checks --------------------------------------------------------------------------------
     def check(self) -> str | None:
         """The first inconsistency between blocks, resources and page states, or None."""
-        flags = self._page_flags()
-        # The usual case in few passes over the flags: the offline pages are exactly those
-        # of the offline blocks, and every page that exists is inside a RAM resource.
+        # The usual case, counted in the core without copying the flags: the offline pages
+        # are exactly those of the offline blocks, and no page outside the RAM resources
+        # exists.
+        count, core = self._impl.count_flags, self._handle
+        nr_pfns = int(core.nr_pfns)
         blocks = [b for b in self._blocks.values() if b.state == "offline"]
-        gaps, at = [], 0  # the pfns outside every resource: none of them may exist
+        gaps, at = [], 0  # the pfn ranges outside every resource
         for r in sorted(self.iomem, key=lambda r: r.start):
             if r.start > at:
-                gaps.append(flags[at: r.start])
+                gaps.append((at, r.start))
             at = max(at, r.end)
-        gaps.append(flags[at:])
-        if (np.count_nonzero(flags & PG_OFFLINE) == sum(b.nr_pages for b in blocks)
-                and all((flags[b.start_pfn: b.start_pfn + b.nr_pages] & PG_OFFLINE).all()
-                        for b in blocks)
-                and not any((gap & PG_STATE).any() for gap in gaps)):
+        gaps.append((at, nr_pfns))
+        if (count(core, 0, nr_pfns, PG_OFFLINE) == sum(b.nr_pages for b in blocks)
+                and all(count(core, b.start_pfn, b.start_pfn + b.nr_pages, PG_OFFLINE)
+                        == b.nr_pages for b in blocks)
+                and not any(count(core, lo, hi, PG_STATE) for lo, hi in gaps if lo < hi)):
             return None
         # Something is off: find the first pfn and say what.
+        flags = self._page_flags()
         offline = np.zeros(len(flags), dtype=bool)
         for b in self._blocks.values():
             if b.state == "offline":
