@@ -452,7 +452,7 @@ def test_check_failures_identical():
     p = make(extra=0)
     run(p, ("decrease", 8, pc.GFP_HIGHUSER))
     # a populated gfn unmapped behind everyone's back
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["doms"][0].p2m[3] = pc.NIL
     p.compare()
     msg_h = p.call("host_check", "h", [("d", 0)])
@@ -464,19 +464,19 @@ def test_check_failures_identical():
     msg_h = p.call("host_check", "h", [("d", 0)])
     assert msg_h.startswith("mfn ")
     assert msg_h.endswith(" is lost: pool 40 + domains 87 != total 128")
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["doms"][0].p2m[3] = w["doms"][0].p2m[4]
     assert "held twice" in p.call("host_check", "h", [("d", 0)])
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["doms"][0].p2m[3] = 100_000
     assert "beyond the host's frames" in p.call("host_check", "h", [("d", 0)])
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["g"].flags[5] |= pc.PG_MARK
     assert p.call("guest_check", "g") == "pfn 5 has a stale mark"
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["g"].flags[5] = pc.PG_FREE | pc.PG_BALLOON
     assert p.call("guest_check", "g") == "pfn 5 is in more than one state (flags 0x5)"
-    for core, w in p.w.items():
+    for w in p.w.values():
         w["g"].flags[5] = pc.PG_FREE | pc.PG_HIGHMEM
     assert p.call("guest_check", "g") == "pfn 5 has the wrong highmem flag"
 

@@ -16,7 +16,8 @@ K, M, G, T = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 
 
 @pytest.mark.parametrize("text, nbytes", [
-    ("4096", 4096 * K), ("4096b", 4096), ("0", 0), ("4GiB", 4 * G), ("4G", 4 * G), ("4gb", 4 * G), ("512M", 512 * M),
+    ("4096", 4096 * K), ("4096b", 4096), ("0", 0), ("4GiB", 4 * G), ("4G", 4 * G),
+    ("4gb", 4 * G), ("512M", 512 * M),
     ("512mib", 512 * M), ("1024k", M), ("1024KB", M), ("7B", 7), ("2T", 2 * T), ("1TiB", T),
     (" 4 GiB ", 4 * G), ("0010M", 10 * M), ("0" * 5000 + "1", K)])
 def test_parse_size_reads_units_as_powers_of_1024(text: str, nbytes: int) -> None:

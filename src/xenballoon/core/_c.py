@@ -63,8 +63,8 @@ __all__ = [
     "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
     "add_memory",
     "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "balloon_turn", "ballooned_pfns", "count_flags", "decrease_reservation", "domain_grow", "domain_new",
-    "domain_p2m",
+    "balloon_turn", "ballooned_pfns", "count_flags", "decrease_reservation", "domain_grow",
+    "domain_new", "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
     "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
@@ -106,7 +106,7 @@ def _snapshot(ptr: CData, length: int, start: int, stop: int | None, dtype: type
     """A read-only copy of items [start, stop) of the `length` items at ptr (slice rules)."""
     start, stop, _ = slice(start, stop).indices(length)
     n = max(0, stop - start)
-    out = np.empty(n, dtype=dtype)
+    out: np.ndarray = np.empty(n, dtype=dtype)
     if n:
         # the copy is made here, while the array is where ptr says: no pointer escapes
         ffi.memmove(ffi.from_buffer(out, require_writable=True), ptr + start, n * itemsize)
