@@ -243,3 +243,16 @@ uint64_t xb_workloads_step(xb_guest **gs, uint64_t n, const uint64_t *anon,
     }
     return total;
 }
+
+/* twin: core/_py/vmscan.py:read_vmstats */
+void xb_read_vmstats(xb_guest **gs, uint64_t n, xb_vmstat *vm, uint64_t *mem)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        const xb_guest *g = gs[i];
+        vm[i] = g->vm;
+        mem[4 * i] = g->totalram_pages;
+        mem[4 * i + 1] = sat_add(g->nr_free[0], g->nr_free[1]);
+        mem[4 * i + 2] = sat_add(g->nr_cache[0], g->nr_cache[1]);
+        mem[4 * i + 3] = xb_si_mem_available(g);
+    }
+}

@@ -195,6 +195,9 @@ uint64_t xb_direct_reclaim(xb_guest *g, uint64_t nr_pages, int gfp);
 uint64_t xb_workload_step(xb_guest *g, uint64_t anon, uint64_t file, double dt);
 uint64_t xb_workloads_step(xb_guest **gs, uint64_t n, const uint64_t *anon,
                            const uint64_t *file, double dt, uint64_t *kills);
+/* every guest's xb_vmstat into vm[i], and into mem[4*i..4*i+3] its totalram, free,
+ * page cache and si_mem_available pages: the metrics of n guests in one call */
+void xb_read_vmstats(xb_guest **gs, uint64_t n, xb_vmstat *vm, uint64_t *mem);
 
 /* memory hotplug: add_memory makes the holes start_pfn..start_pfn+n-1 exist,
  * offline (the arrays and the domain's physmap grow; their gfns stay

@@ -54,21 +54,21 @@ from .abi import (
     PG_OFFLINE,
     PG_STATE,
     PG_WORKLOAD,
+    VMSTAT_DTYPE,
 )
 
 __all__ = [
     "ANON_END", "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
     "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
-    "PG_CACHE", "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
-    "add_memory",
-    "alloc_xenballooned_pages", "direct_reclaim", "guest_array", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
-    "domain_p2m",
-    "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
-    "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
-    "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
-    "mem_available", "online_pages", "wmark_low", "workload_alloc", "workload_free",
-    "workload_step", "workloads_step",
+    "PG_CACHE", "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE",
+    "PG_WORKLOAD", "add_memory", "alloc_xenballooned_pages", "balloon_add_region",
+    "balloon_append", "balloon_retrieve", "balloon_turn", "ballooned_pfns",
+    "decrease_reservation", "direct_reclaim", "domain_grow", "domain_new", "domain_p2m",
+    "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_array",
+    "guest_check", "guest_flags", "guest_grow", "guest_new", "guest_set_batch",
+    "guest_state_bytes", "host_check", "host_new", "host_state_bytes", "host_tags",
+    "increase_reservation", "mem_available", "online_pages", "read_vmstats", "wmark_low",
+    "workload_alloc", "workload_free", "workload_step", "workloads_step",
     "xenmem_decrease_reservation", "xenmem_populate_physmap",
 ]
 
@@ -85,6 +85,10 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
     if getattr(lib, "XB_" + _name) != _value:
         raise ImportError(f"xenballoon._core: XB_{_name} differs from core.abi.{_name}")
 del _name, _value
+if ffi.sizeof("xb_vmstat") != VMSTAT_DTYPE.itemsize or any(
+        ffi.offsetof("xb_vmstat", name) != VMSTAT_DTYPE.fields[name][1]
+        for name in VMSTAT_DTYPE.names or ()):
+    raise ImportError("xenballoon._core: struct xb_vmstat differs from core.abi.VMSTAT_DTYPE")
 
 _U64 = np.dtype(np.uint64)
 _MSG_LEN = 512
@@ -321,6 +325,15 @@ def workloads_step(gs: CData, anon: np.ndarray, file: np.ndarray, dt: float,
     return int(lib.xb_workloads_step(gs, n, _u64(anon), _u64(file), dt,
                                      ffi.from_buffer("uint64_t[]", kills,
                                                      require_writable=True)))
+
+
+def read_vmstats(gs: CData, vm: np.ndarray, mem: np.ndarray) -> None:
+    n = len(gs)
+    if vm.dtype != VMSTAT_DTYPE or vm.shape != (n,) or mem.dtype != _U64 \
+            or mem.shape != (n, 4) or not (vm.flags.c_contiguous and mem.flags.c_contiguous):
+        raise InvalidType(f"read_vmstats: expected {n} VMSTAT_DTYPE records and ({n}, 4) uint64")
+    lib.xb_read_vmstats(gs, n, ffi.cast("xb_vmstat *", ffi.from_buffer(vm, require_writable=True)),
+                        ffi.from_buffer("uint64_t[]", mem, require_writable=True))
 
 
 # --- memory hotplug ----------------------------------------------------------------------------

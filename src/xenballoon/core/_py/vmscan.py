@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..abi import ANON_END, GFP_HIGHUSER, NIL, PG_CACHE, PG_FREE, PG_WORKLOAD
+from ..abi import ANON_END, GFP_HIGHUSER, NIL, PG_CACHE, PG_FREE, PG_WORKLOAD, VMSTAT_DTYPE
 from .guest import Guest, free_page
 
-__all__ = ["direct_reclaim", "guest_array", "mem_available", "wmark_low", "workload_step",
-           "workloads_step"]
+__all__ = ["direct_reclaim", "guest_array", "mem_available", "read_vmstats", "wmark_low",
+           "workload_step", "workloads_step"]
 
 
 def wmark_low(g: Guest) -> int:
@@ -214,3 +214,13 @@ def workloads_step(gs: Sequence[Guest], anon: np.ndarray, file: np.ndarray, dt: 
         kills[i] = workload_step(g, int(anon[i]), int(file[i]), dt)
         total += int(kills[i])
     return total
+
+
+def read_vmstats(gs: Sequence[Guest], vm: np.ndarray, mem: np.ndarray) -> None:
+    """C: xb_read_vmstats.  Each guest's xb_vmstat into vm[i] (VMSTAT_DTYPE), and its
+    totalram, free, page cache and si_mem_available pages into mem[i]."""
+    for i, g in enumerate(gs):
+        for name in VMSTAT_DTYPE.names or ():
+            vm[name][i] = getattr(g.vm, name)
+        mem[i] = (g.totalram_pages, g.nr_free[0] + g.nr_free[1],
+                  g.nr_cache[0] + g.nr_cache[1], mem_available(g))
