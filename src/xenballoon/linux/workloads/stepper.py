@@ -114,6 +114,8 @@ class WorkloadStepper:
         return False
 
     def workload_of(self, guest: Any) -> Workload | None:
+        """``guest``'s workload, its state brought up to date (batches write back)."""
+        self._sync()
         for member in self.members:
             if member.guest is guest:
                 return member.workload
