@@ -86,8 +86,8 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
         raise ImportError(f"xenballoon._core: XB_{_name} differs from core.abi.{_name}")
 del _name, _value
 if ffi.sizeof("xb_vmstat") != VMSTAT_DTYPE.itemsize or any(
-        ffi.offsetof("xb_vmstat", name) != VMSTAT_DTYPE.fields[name][1]
-        for name in VMSTAT_DTYPE.names or ()):
+        ffi.offsetof("xb_vmstat", name) != offset
+        for name, (_, offset, *_) in (VMSTAT_DTYPE.fields or {}).items()):
     raise ImportError("xenballoon._core: struct xb_vmstat differs from core.abi.VMSTAT_DTYPE")
 
 _U64 = np.dtype(np.uint64)

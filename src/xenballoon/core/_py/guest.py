@@ -59,8 +59,10 @@ class VmStat:
                  "pressure_seconds")
 
     def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+        self.nr_anon = self.anon_demand = self.killed = self.file_ws = 0
+        self.kill_unit = self.swap_pages = self.swap_used = 0
+        self.pswpout = self.pswpin = self.refaults = self.pgsteal = 0
+        self.balloon_reclaimed = self.oom_kills = self.oom_killed_pages = self.steps = 0
         self.unmet_page_seconds = 0.0
         self.pressure_seconds = 0.0
 
