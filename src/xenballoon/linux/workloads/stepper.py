@@ -30,8 +30,11 @@ from .base import Batch, Workload, batch_of
 __all__ = ["WorkloadStepper", "report_oom"]
 
 KIB = PAGE_SIZE // 1024
-_STEPPERS: weakref.WeakKeyDictionary[Simulation, dict[tuple[str, float], WorkloadStepper]] = \
-    weakref.WeakKeyDictionary()
+# The live steppers by (simulation, core, interval).  Weak: a stepper lives while its
+# guests or the simulation's pending tick hold it, and it holds its simulation (so the id in
+# its key stays that simulation's).  Nothing here keeps a finished world alive.
+_STEPPERS: weakref.WeakValueDictionary[tuple[int, str, float], WorkloadStepper] = \
+    weakref.WeakValueDictionary()
 
 
 def report_oom(domid: int, kills: int, handle: Any) -> None:
@@ -72,11 +75,11 @@ class WorkloadStepper:
     @classmethod
     def of(cls, sim: Simulation, impl: ModuleType, interval: float) -> WorkloadStepper:
         """The stepper of ``sim`` for this core and interval (made on first use)."""
-        steppers = _STEPPERS.setdefault(sim, {})
-        key = (impl.__name__, interval)
-        if key not in steppers:
-            steppers[key] = cls(sim, impl, interval)
-        return steppers[key]
+        key = (id(sim), impl.__name__, interval)
+        stepper = _STEPPERS.get(key)
+        if stepper is None:
+            stepper = _STEPPERS[key] = cls(sim, impl, interval)
+        return stepper
 
     def __len__(self) -> int:
         return len(self.members)
