@@ -198,3 +198,20 @@ def test_run_workload_refuses_bad_arguments(machine) -> None:
         with pytest.raises(xb.InvalidArgument):
             g.run_workload(W.Constant(anon=1), interval=interval)
     assert g.workload is None and g.anon_pages == 0
+
+
+def test_constructors_take_the_scenario_file_keys(tmp_path) -> None:
+    """Each kind is built from its [domain.workload] keys (sizes already in pages)."""
+    path = tmp_path / "t.csv"
+    path.write_text("time,anon,file\n0,1,2\n")
+    tables = {
+        W.Constant: dict(anon=1, file=2),
+        W.Step: dict(anon=1, file=2, at=60.0, anon_after=3, file_after=4),
+        W.Ramp: dict(anon=1, file=2, at=0.0, over=10.0, anon_to=3, file_to=4),
+        W.Periodic: dict(anon=1, file=2, period=30.0, amplitude=1, shape="square"),
+        W.RandomWalk: dict(anon=1, file=2, step=1, min=0, max=9, seed=3),
+    }
+    for kind, keys in tables.items():
+        assert kind(**keys).demand(0.0) == (1, 2)  # type: ignore[operator]
+    assert W.Replay.from_csv(str(path), loop=True).demand(0.0) == (1, 2)
+    assert W.Composite([W.Constant(anon=1)], anon=1, file=2).demand(0.0) == (2, 2)
