@@ -208,7 +208,7 @@ def test_constructors_take_the_scenario_file_keys(tmp_path) -> None:
         W.Constant: dict(anon=1, file=2),
         W.Step: dict(anon=1, file=2, at=60.0, anon_after=3, file_after=4),
         W.Ramp: dict(anon=1, file=2, at=0.0, over=10.0, anon_to=3, file_to=4),
-        W.Periodic: dict(anon=1, file=2, period=30.0, amplitude=1, shape="square"),
+        W.Periodic: dict(anon=1, file=2, period=30.0, amplitude=1, shape="sine"),
         W.RandomWalk: dict(anon=1, file=2, step=1, min=0, max=9, seed=3),
     }
     for kind, keys in tables.items():
