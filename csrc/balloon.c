@@ -236,6 +236,9 @@ static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
         g->fail_page_allocs--;
         return XB_BP_EAGAIN;
     }
+    /* short of free pages above the reserve: reclaim clean cache first (never
+     * anonymous memory: GFP_BALLOON has __GFP_NORETRY, so no OOM killer) */
+    xb_direct_reclaim(g, nr_pages, gfp);
     uint64_t nh = gfp == XB_GFP_HIGHUSER ? xb_min(nr_pages, g->nr_free[1]) : 0;
     uint64_t nl = xb_min(nr_pages - nh, g->nr_free[0]);
     uint64_t k = nh + nl;
@@ -312,11 +315,7 @@ int xb_balloon_turn(xb_guest *g)
     }
     if (credit < 0) {
         uint64_t want = 0 - (uint64_t)credit;
-        uint64_t nr_free = g->nr_free[0] + g->nr_free[1];
-        if (nr_free < g->nr_free[0])
-            nr_free = UINT64_MAX;
-        uint64_t available = nr_free > g->totalreserve_pages ? nr_free - g->totalreserve_pages : 0;
-        uint64_t n_pages = xb_min(want, available), taken;
+        uint64_t n_pages = xb_min(want, xb_si_mem_available(g)), taken;
         int state = decrease(g, n_pages, XB_GFP_HIGHUSER, &taken);
         if (state == XB_BP_DONE && n_pages != want && n_pages < g->totalreserve_pages)
             state = XB_BP_EAGAIN;
@@ -340,13 +339,13 @@ int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
         short_ = nr_pages > UINT64_MAX - neg ? UINT64_MAX : nr_pages + neg;
     }
     if (short_ > 0) {
-        uint64_t nfree = g->nr_free[0] + g->nr_free[1];
-        uint64_t avail = nfree > g->totalreserve_pages ? nfree - g->totalreserve_pages : 0;
-        if (avail < short_ || g->nr_free[0] < short_ || g->fail_page_allocs > 0)
+        /* lowmem cache is reclaimed for it (GFP_USER) */
+        if (xb_si_mem_available(g) < short_ || g->nr_free[0] + g->nr_cache[0] < short_ ||
+            g->fail_page_allocs > 0)
             return XB_ENOMEM;
         const xb_domain *d = g->dom;
         uint32_t pfn = g->free_head[0];
-        for (uint64_t i = 0; i < short_; i++) {
+        for (uint64_t i = 0; i < xb_min(short_, g->nr_free[0]); i++) {
             if (pfn >= d->nr_gfns || d->p2m[pfn] == XB_NIL)
                 return XB_BUG;
             pfn = g->next[pfn];

@@ -17,6 +17,7 @@ from ._version import __version__
 from .core import BACKEND
 from .core.abi import (
     PG_BALLOON,
+    PG_CACHE,
     PG_FREE,
     PG_HANDED,
     PG_HIGHMEM,
@@ -26,7 +27,16 @@ from .core.abi import (
 from .driver import BalloonStats, BPState
 from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
 from .frontend import Balloon, BalloonSysfs
-from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
+from .linux import (
+    PAGES_PER_SECTION,
+    Guest,
+    MemoryBlock,
+    MemoryHotplug,
+    Resource,
+    VmStat,
+    VmStatReader,
+    workloads,
+)
 from .sim import Simulation, Timer
 from .units import PAGE_SIZE
 from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
@@ -49,6 +59,7 @@ __all__ = [
     "PAGE_SIZE",
     "PAGES_PER_SECTION",
     "PG_BALLOON",
+    "PG_CACHE",
     "PG_FREE",
     "PG_HANDED",
     "PG_HIGHMEM",
@@ -57,9 +68,12 @@ __all__ = [
     "Resource",
     "Simulation",
     "Timer",
+    "VmStat",
+    "VmStatReader",
     "WatchHandle",
     "XenBalloonError",
     "XenStore",
     "XenStoreConnection",
     "__version__",
+    "workloads",
 ]

@@ -25,7 +25,8 @@ from ..abi import (
     PG_STATE,
 )
 from .domain import xenmem_decrease_reservation, xenmem_populate_physmap
-from .guest import Guest, alloc_page, free_page, mark_all, mem_available
+from .guest import Guest, alloc_page, free_page, mark_all
+from .vmscan import direct_reclaim, mem_available
 
 __all__ = ["alloc_xenballooned_pages", "balloon_add_region", "balloon_append",
            "balloon_retrieve", "balloon_turn", "ballooned_pfns", "decrease_reservation",
@@ -97,6 +98,8 @@ def decrease_reservation(g: Guest, nr_pages: int, gfp: int) -> int:
     state = BP_DONE
     nr_pages = min(nr_pages, g.batch)
     fail_before = g.fail_page_allocs
+    if nr_pages and not fail_before:  # the allocation's slow path: reclaim clean cache
+        direct_reclaim(g, nr_pages, gfp)
     pages: list[int] = []
     for _ in range(nr_pages):
         pfn = alloc_page(g, gfp)
@@ -153,10 +156,12 @@ def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray |
     would fail."""
     short = nr_pages - min(nr_pages, g.stats.balloon_low)
     if short > 0:
-        if mem_available(g) < short or g.nr_free[0] < short or g.fail_page_allocs > 0:
+        # lowmem cache is reclaimed for it (GFP_USER)
+        if (mem_available(g) < short or g.nr_free[0] + g.nr_cache[0] < short
+                or g.fail_page_allocs > 0):
             return ENOMEM, None
         pfn, d = g.free_head[0], g.dom
-        for _ in range(short):
+        for _ in range(min(short, g.nr_free[0])):
             if pfn >= d.nr_gfns or d.p2m[pfn] == NIL:
                 return BUG, None
             pfn = int(g.next[pfn])
