@@ -29,7 +29,7 @@ from .frontend import Balloon, BalloonSysfs
 from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
 from .sim import Simulation, Timer
 from .units import PAGE_SIZE
-from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
+from .xen import CostModel, Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
 __all__ = [
     "BACKEND",
@@ -37,6 +37,7 @@ __all__ = [
     "BalloonStats",
     "BalloonSysfs",
     "BPState",
+    "CostModel",
     "Domain",
     "Guest",
     "Hypervisor",

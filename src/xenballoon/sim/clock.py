@@ -115,6 +115,13 @@ class Simulation:
             raise InvalidArgument(f"cannot advance by a negative time ({seconds:g}s)")
         self.run(self._now + seconds)
 
+    def next_event_time(self) -> float | None:
+        """When the earliest pending (not cancelled) event is due; None if there is none."""
+        queue = self._queue
+        while queue and queue[0][2].cancelled:  # reached: dropped as run() would drop it
+            heapq.heappop(queue)
+        return queue[0][0] if queue else None
+
     @property
     def pending(self) -> int:
         """Events still queued (cancelled ones included until they are reached)."""
