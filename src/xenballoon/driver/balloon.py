@@ -152,6 +152,8 @@ class BalloonDriver:
                 cost = model.turn_cost(scrub_pages=bool(self._g.scrub_pages),
                                        scrub_freed=self._hv.scrub_freed, pv=g.pv)
                 due, clock = sim.next_event_time(), t0 + self._run_ns / 1e9
+                if sim.until is not None and (due is None or sim.until < due):
+                    due = sim.until  # run(until) stops there: the turns after it wait
                 if due is not None:
                     if due <= clock and clock > sim.now:  # they run first; then the turn
                         self._resume = sim.enqueue(clock, self._turns)
