@@ -101,10 +101,10 @@ class CostModel:
         - update_va_mapping 400 ns: estimate of a PV hypercall (no figure found; ~1 us
           with XPTI), one per lowmem page (Linux ``drivers/xen/mem-reservation.c``).
 
-        End to end this gives about 1 GiB/s inflating (4.2 GiB/s with the guest's scrub
-        and the host's scrub both off) and 2.4 GiB/s deflating; published end-to-end
-        figures are ~512 MB/s for a 2015 PV dom0 (xen commit 0c8d70336b) and at most
-        256 MiB/s in a 2021 lockup report (xen-devel, Beulich).
+        End to end this gives 1,041 MiB/s ballooned out (7,087 with neither the guest nor
+        the host scrubbing) and 2,366 MiB/s given back; published end-to-end figures are
+        slower: ~512 MB/s for a 2015 PV dom0 (xen commit 0c8d70336b), at most 256 MiB/s in
+        a 2021 lockup report (xen-devel, Beulich).  For such a host use `from_rates`.
         """
         return cls(hypercall_ns=600, populate_ns=1500, release_ns=400, scrub_ns=1600,
                    xen_scrub_ns=1600, alloc_page_ns=150, free_page_ns=150,
