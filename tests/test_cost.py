@@ -219,6 +219,23 @@ def test_domain_destroyed_mid_run_stops_the_worker() -> None:
     hv.check()
 
 
+def test_a_bug_mid_run_raises_when_its_turn_comes_and_the_worker_runs_again() -> None:
+    """BUG() in turn 2 raises at the end of turn 1's time; the run is over, not stuck."""
+    b = timed()
+    sim, hv, domid = b.guest.sim, b.guest.domain.hypervisor, b.guest.domain.domid
+    assert hv.decrease_reservation(domid, [600]) == 1  # behind the guest's back
+    b.set_target(4096 - 1024)
+    with pytest.raises(xb.InvariantError, match="BUG"):
+        sim.run()
+    assert sim.now == TURN_OUT / 1e9 and not b.work_running and not b.work_pending
+    assert b.stats.current_pages == 4096 - 512
+    hv.increase_reservation(domid, [600])  # repaired
+    b.set_target(4096 - 1024)
+    sim.run()
+    assert b.stats.current_pages == 4096 - 1024 and b.state is xb.BPState.DONE
+    hv.check(guests=True)
+
+
 def test_a_default_model_gives_back_a_gib_in_about_a_second() -> None:
     """The default profile: 1 GiB out at ~1 GiB/s; the run is many turns yet one wake-up."""
     b = timed(memory=1 << 19, cost=xb.CostModel.default(), host=1 << 20)

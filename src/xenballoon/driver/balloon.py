@@ -133,44 +133,47 @@ class BalloonDriver:
         self._run_ns = 0.0 if model is None else model.wakeup_ns
         self._turns()
 
-    def _turns(self) -> None:
+    def _turns(self, last: tuple[int, int] | None = None) -> None:
         """Turns from the worker's clock until the run ends or its clock is ahead of now.
 
         One frame_list per turn, as the seed loops; the core runs turn after turn while they
         end DONE with credit left and cost less than the time until the next other event.
-        Every other answer, and the end of each stretch of turns, comes back here at the
-        simulated time the turns took: between turns other events run (the seed drops
-        ``balloon_mutex`` and calls ``cond_resched()``).  A turn's pages move when it starts.
+        Every other answer, and the end of each stretch of turns, comes back here (``last``:
+        the core's answer and turn count) at the simulated time the turns took: between
+        turns other events run (the seed drops ``balloon_mutex`` and calls
+        ``cond_resched()``).  A turn's pages move when it starts.
         """
         sim, model, t0 = self._sim, self._hv.cost, self._run_t0
         assert t0 is not None
-        while True:
-            budget = math.inf
-            cost = ZERO_COST
-            if model is not None:
-                g = self.guest
-                cost = model.turn_cost(scrub_pages=bool(self._g.scrub_pages),
-                                       scrub_freed=self._hv.scrub_freed, pv=g.pv)
-                due, clock = sim.next_event_time(), t0 + self._run_ns / 1e9
-                if sim.until is not None and (due is None or sim.until < due):
-                    due = sim.until  # run(until) stops there: the turns after it wait
-                if due is not None:
-                    if due <= clock and clock > sim.now:  # they run first; then the turn
-                        self._resume = sim.enqueue(clock, self._turns)
-                        return
-                    budget = (due - t0) * 1e9 - self._run_ns
-            state, done, ns = self._impl.balloon_turns(self._g, MAX_TURNS, budget, cost)
-            self._run_ns += ns
-            clock = t0 + self._run_ns / 1e9
-            if clock > sim.now:  # the decisions wait for the time the turns took
-                self._resume = sim.enqueue(clock, partial(self._resume_after, state, done))
+        try:
+            if last is not None and not self._after_turns(*last):
                 return
-            if not self._after_turns(state, done):
-                return
-
-    def _resume_after(self, state: int, done: int) -> None:
-        if self._after_turns(state, done):
-            self._turns()
+            while True:
+                budget = math.inf
+                cost = ZERO_COST
+                if model is not None:
+                    cost = model.turn_cost(scrub_pages=bool(self._g.scrub_pages),
+                                           scrub_freed=self._hv.scrub_freed, pv=self.guest.pv)
+                    due, clock = sim.next_event_time(), t0 + self._run_ns / 1e9
+                    if sim.until is not None and (due is None or sim.until < due):
+                        due = sim.until  # run(until) stops there: the turns after it wait
+                    if due is not None:
+                        if due <= clock and clock > sim.now:  # they run first; then the turn
+                            self._resume = sim.enqueue(clock, self._turns)
+                            return
+                        budget = (due - t0) * 1e9 - self._run_ns
+                state, done, ns = self._impl.balloon_turns(self._g, MAX_TURNS, budget, cost)
+                self._run_ns += ns
+                clock = t0 + self._run_ns / 1e9
+                if clock > sim.now:  # the decisions wait for the time the turns took
+                    self._resume = sim.enqueue(clock, partial(self._turns, (state, done)))
+                    return
+                if not self._after_turns(state, done):
+                    return
+        except BaseException:
+            if self._run_t0 is not None:  # the run ends with the error
+                self._end_run(None)
+            raise
 
     def _after_turns(self, state: int, done: int) -> bool:
         """The loop's decisions on what the last turn answered; False once the run ended."""
