@@ -3,9 +3,11 @@
 `BalloonDriver` is balloon.c alone; the public `xenballoon.Balloon` (in
 `xenballoon.frontend`) adds xen-balloon.c's xenstore watch and sysfs device to it.
 
-The worker is ``balloon_process``: one frame_list per turn of its loop, each turn a
-single call into the core; ``update_schedule`` holds all the backoff.  The core does
-the per-page work and the reservation accounting.
+The worker is ``balloon_process``: one frame_list per turn of its loop; the core runs turns
+for as long as they need no decision (``balloon_turns``), and every decision is made here:
+``update_schedule`` holds all the backoff, ``reserve_additional_memory`` is a strategy.  The
+core does the per-page work and the reservation accounting.  With the host's cost model
+(`xenballoon.xen.cost`) a run spans simulated time and other events run between its turns.
 """
 
 from __future__ import annotations
