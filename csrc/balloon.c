@@ -324,6 +324,49 @@ int xb_balloon_turn(xb_guest *g)
     return XB_NO_CREDIT;
 }
 
+/* balloon_process's loop for as long as it needs no decision from Python: turn
+ * after turn while each ends BP_DONE, up to max_turns and while their cost stays
+ * below budget_ns.  A turn's cost comes from what it moved: one hypercall, each
+ * page in or out, and each lowmem page once more (update_va_mapping of a PV guest).
+ * twin: core/_py/balloon.py:balloon_turns */
+int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
+                     const xb_turn_cost *cost, xb_turns *out)
+{
+    const xb_stats *s = &g->stats;
+    uint64_t done = 0;
+    double ns = 0.0;
+    int state;
+    for (;;) {
+        int64_t cur0 = s->current_pages, high0 = s->balloon_high;
+        state = xb_balloon_turn(g);
+        done++;
+        if (state == XB_NO_CREDIT || state == XB_NEED_RESERVE || state == XB_BUG)
+            break; /* nothing moved: no hypercall was made */
+        /* the counters moved by what the turn did: wrap-free on sane stats */
+        uint64_t moved, high;
+        double page;
+        if (s->current_pages >= cur0) {
+            moved = (uint64_t)s->current_pages - (uint64_t)cur0;
+            high = (uint64_t)high0 - (uint64_t)s->balloon_high;
+            page = cost->page_in;
+        } else {
+            moved = (uint64_t)cur0 - (uint64_t)s->current_pages;
+            high = (uint64_t)s->balloon_high - (uint64_t)high0;
+            page = cost->page_out;
+        }
+        /* separate statements, in the Python core's order (no fused multiply-add) */
+        double c = cost->hypercall;
+        c += (double)moved * page;
+        c += (double)(moved - high) * cost->lowmem_page;
+        ns += c;
+        if (state != XB_BP_DONE || done >= max_turns || !(ns < budget_ns))
+            break;
+    }
+    out->done = done;
+    out->ns = ns;
+    return state;
+}
+
 /* alloc_xenballooned_pages, all or nothing: refuses up front where the seed
  * would fail, then takes lowmem pages from the balloon, ballooning more
  * (add_ballooned_pages) when it runs dry.

@@ -128,6 +128,21 @@ typedef struct xb_guest {
     xb_vmstat vm;
 } xb_guest;
 
+/* What one turn of balloon_process costs, in simulated nanoseconds, as the driver
+ * prices it from its cost model (all 0: the instantaneous model) */
+typedef struct xb_turn_cost {
+    double hypercall;              /* per reservation hypercall */
+    double page_out;               /* per page ballooned out (decrease_reservation) */
+    double page_in;                /* per page populated back (increase_reservation) */
+    double lowmem_page;            /* more per lowmem page moved (PV: update_va_mapping) */
+} xb_turn_cost;
+
+/* what xb_balloon_turns did */
+typedef struct xb_turns {
+    uint64_t done;                 /* turns run (xb_balloon_turn calls) */
+    double ns;                     /* what they cost */
+} xb_turns;
+
 /* Return conventions: hypercalls return how many gfns they did (stopping at
  * the first they cannot do); functions taking a pfn array return n when
  * every pfn was accepted, else the index of the first pfn refused (and then
@@ -178,6 +193,12 @@ int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp);
  * capped by si_mem_available() (GFP_BALLOON); a state, XB_BUG, XB_NO_CREDIT
  * or XB_NEED_RESERVE (reserve_additional_memory's turn, nothing done) */
 int xb_balloon_turn(xb_guest *g);
+/* several turns in one call: while each ends BP_DONE (credit left), fewer than
+ * max_turns ran and their cost is below budget_ns (the time until the next other
+ * event); the first turn always runs.  Returns the last turn's answer: BP_DONE
+ * when it stopped on max_turns or the budget, else what ended the loop */
+int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
+                     const xb_turn_cost *cost, xb_turns *out);
 int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);
 int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n);
 int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n);

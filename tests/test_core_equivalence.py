@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -166,6 +167,11 @@ def run(p: Pair, op: tuple) -> None:
         for w in p.w.values():
             w["g"].stats.target_pages = target
         p.call("balloon_turn", "g")
+    elif kind == "turns":  # several turns, priced and cut off by a budget
+        target = max(0, int(p.py["g"].stats.current_pages) + op[1])
+        for w in p.w.values():
+            w["g"].stats.target_pages = target
+        p.call("balloon_turns", "g", op[2], op[3], list(op[4]))  # a list: not a domain
     elif kind == "workload_alloc":
         if p.workload_safe():
             out = p.call("workload_alloc", "g", op[1])
@@ -272,6 +278,10 @@ OPS = st.one_of(
     st.tuples(st.just("decrease"), small, st.sampled_from([pc.GFP_USER, pc.GFP_HIGHUSER])),
     st.tuples(st.just("increase"), small),
     st.tuples(st.just("turn"), st.integers(-40, 40)),
+    st.tuples(st.just("turns"), st.integers(-40, 40), st.integers(1, 6),
+              st.sampled_from([0.0, 700.0, 5e4, math.inf]),
+              st.sampled_from([(0.0, 0.0, 0.0, 0.0), (600.0, 3750.0, 1650.0, 0.0),
+                               (0.1, 0.3, 0.7, 0.2), (1e3, 1e5 / 3, 2e5 / 7, 400.0)])),
     st.tuples(st.just("workload_alloc"), st.integers(0, 40)),
     st.tuples(st.just("workload_free"), idxs, bad_pfns),
     st.tuples(st.just("alloc_xb"), st.integers(0, 40)),

@@ -51,9 +51,10 @@ class World:
     """One host, two guests with balloons, tenants; the pfns each guest's users hold."""
 
     def __init__(self, backend: str | None, scrub_freed: bool, scrub_pages: bool,
-                 batch: int | None = None) -> None:
+                 batch: int | None = None, cost: xb.CostModel | None = None) -> None:
         self.sim = xb.Simulation()
-        self.hv = xb.Hypervisor(self.sim, HOST_PAGES, scrub_freed=scrub_freed, backend=backend)
+        self.hv = xb.Hypervisor(self.sim, HOST_PAGES, scrub_freed=scrub_freed, cost=cost,
+                                backend=backend)
         self.scrubbing = scrub_freed or scrub_pages
         self.balloons: list[xb.Balloon] = []
         fixed = batch
@@ -79,7 +80,8 @@ class World:
         }
         for i, b in enumerate(self.balloons):
             g = b.guest
-            snap[f"guest{i}"] = (b.stats, b.state, b.work_pending, b.ballooned_pfns().tolist(),
+            snap[f"guest{i}"] = (b.stats, b.state, b.work_pending, b.work_running,
+                                 b.ballooned_pfns().tolist(),
                                  g.page_flags().tolist(), g.nr_free_pages, g.totalram_pages,
                                  g.mem_available, g.vmstat(), g.meminfo())
         return snap

@@ -39,7 +39,7 @@ from .linux import (
 )
 from .sim import Simulation, Timer
 from .units import PAGE_SIZE
-from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
+from .xen import CostModel, Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
 __all__ = [
     "BACKEND",
@@ -47,6 +47,7 @@ __all__ = [
     "BalloonStats",
     "BalloonSysfs",
     "BPState",
+    "CostModel",
     "Domain",
     "Guest",
     "Hypervisor",

@@ -65,7 +65,8 @@ __all__ = [
     "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
     "PG_CACHE", "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE",
     "PG_WORKLOAD", "add_memory", "alloc_xenballooned_pages", "balloon_add_region",
-    "balloon_append", "balloon_retrieve", "balloon_turn", "ballooned_pfns", "count_flags",
+    "balloon_append", "balloon_retrieve", "balloon_turn", "balloon_turns", "ballooned_pfns",
+    "count_flags",
     "decrease_reservation", "direct_reclaim", "domain_grow", "domain_new", "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_array",
     "guest_check", "guest_flags", "guest_grow", "guest_new", "guest_set_batch",
@@ -274,6 +275,13 @@ def decrease_reservation(g: CData, nr_pages: int, gfp: int) -> int:
 
 def balloon_turn(g: CData) -> int:
     return lib.xb_balloon_turn(g)
+
+
+def balloon_turns(g: CData, max_turns: int, budget_ns: float,
+                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+    out = ffi.new("xb_turns *")
+    state = lib.xb_balloon_turns(g, max_turns, budget_ns, ffi.new("xb_turn_cost *", cost), out)
+    return state, out.done, out.ns
 
 
 def alloc_xenballooned_pages(g: CData, nr_pages: int) -> tuple[int, np.ndarray | None]:

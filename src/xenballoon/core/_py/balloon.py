@@ -29,8 +29,8 @@ from .guest import Guest, alloc_page, free_page, mark_all
 from .vmscan import direct_reclaim, mem_available
 
 __all__ = ["alloc_xenballooned_pages", "balloon_add_region", "balloon_append",
-           "balloon_retrieve", "balloon_turn", "ballooned_pfns", "decrease_reservation",
-           "free_xenballooned_pages", "increase_reservation"]
+           "balloon_retrieve", "balloon_turn", "balloon_turns", "ballooned_pfns",
+           "decrease_reservation", "free_xenballooned_pages", "increase_reservation"]
 
 
 def balloon_append(g: Guest, pfn: int) -> None:
@@ -149,6 +149,37 @@ def balloon_turn(g: Guest) -> int:
             state = BP_EAGAIN
         return state
     return NO_CREDIT
+
+
+def balloon_turns(g: Guest, max_turns: int, budget_ns: float,
+                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+    """C: xb_balloon_turns.  Turn after turn while each ends BP_DONE, up to ``max_turns`` and
+    while their cost stays below ``budget_ns``; the first always runs.
+
+    ``cost`` is xb_turn_cost: (hypercall, page_out, page_in, lowmem_page) in ns.  Returns the
+    last turn's answer (BP_DONE when it stopped on max_turns or the budget), the turns run and
+    their cost.
+    """
+    hypercall, page_out, page_in, lowmem_page = cost
+    s = g.stats
+    done, ns = 0, 0.0
+    while True:
+        cur0, high0 = s.current_pages, s.balloon_high
+        state = balloon_turn(g)
+        done += 1
+        if state in (NO_CREDIT, NEED_RESERVE, BUG):
+            break  # nothing moved: no hypercall was made
+        if s.current_pages >= cur0:
+            moved, high, page = s.current_pages - cur0, high0 - s.balloon_high, page_in
+        else:
+            moved, high, page = cur0 - s.current_pages, s.balloon_high - high0, page_out
+        c = hypercall
+        c += float(moved) * page
+        c += float(moved - high) * lowmem_page
+        ns += c
+        if state != BP_DONE or done >= max_turns or not ns < budget_ns:
+            break
+    return state, done, ns
 
 
 def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray | None]:
