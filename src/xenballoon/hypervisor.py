@@ -217,8 +217,17 @@ class Hypervisor:
         """``xl mem-max``: set the domain's ``max_pages`` (KiB, rounded down to pages)."""
         domain = self._lookup(domid)
         max_kb = _validate.as_count(max_kb, "max_kb", maximum=K.MAX_GFNS * KIB_PER_PAGE)
-        domain._core.max_pages = max_kb // KIB_PER_PAGE
+        self.set_max_pages(domain.domid, max_kb // KIB_PER_PAGE)
         self._xs.write(f"{domain.home}/memory/static-max", str(max_kb))
+
+    def set_max_pages(self, domid: int, pages: int) -> None:
+        """XEN_DOMCTL_max_mem: the domain's ``max_pages`` alone (no xenstore node).
+
+        What ``xc_domain_setmaxmem`` does; it may go below ``tot_pages`` (the domain then
+        cannot grow).
+        """
+        domain = self._lookup(domid)
+        domain._core.max_pages = _validate.as_count(pages, "pages", maximum=K.MAX_GFNS)
 
     # --- faults and checks ---------------------------------------------------------------------
     def inject_increase_fault(self, calls: int = 1, max_frames: int = 0) -> None:

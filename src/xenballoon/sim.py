@@ -110,6 +110,13 @@ class Simulation:
             raise ValueError(f"cannot advance by a negative time ({seconds:g}s)")
         self.run(self._now + seconds)
 
+    def next_event(self) -> float | None:
+        """When the next live (not cancelled) event is due, or None if none is queued."""
+        queue = self._queue
+        while queue and queue[0][2].cancelled:
+            heapq.heappop(queue)
+        return queue[0][0] if queue else None
+
     @property
     def pending(self) -> int:
         """Events still queued (cancelled ones included until they are reached)."""
