@@ -1,0 +1,189 @@
+"""The policy protocol: registry, attach_policy's ticks and watches, the static baseline."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xenballoon as xb
+from xenballoon.policies import (
+    NullPolicy,
+    Policy,
+    PolicyBase,
+    SimClock,
+    attach_policy,
+    available_policies,
+    make_policy,
+    register_policy,
+    run_async,
+)
+from xenballoon.policies.static import StaticPolicy
+
+
+class Recorder:
+    """A user's policy with no xenballoon base class: ticks and watch events."""
+
+    name = "recorder"
+
+    def __init__(self, interval: float | None = 2.0) -> None:
+        self.interval = interval
+        self.ticks: list[float] = []
+        self.events: list[tuple[str, object]] = []
+
+    def attach(self, xc: Any, xs: Any, clock: Any) -> None:
+        self.clock = clock
+        xs.watch("/local/domain/1/memory/target", "target")
+
+    def tick(self) -> None:
+        self.ticks.append(self.clock.now)
+
+    def watch_fired(self, path: str, token: object) -> None:
+        self.events.append((path, token))
+
+
+def test_builtin_names_are_registered() -> None:
+    """none, static, squeezed and qmemman build by name and satisfy the protocol."""
+    assert {"none", "static", "squeezed", "qmemman"} <= set(available_policies())
+    for name in ("none", "static", "squeezed", "qmemman"):
+        policy = make_policy(name)
+        assert isinstance(policy, Policy) and policy.name == name
+
+
+def test_make_policy_passes_parameters() -> None:
+    """Keyword parameters reach the constructor."""
+    policy = make_policy("static", interval=5.0, reserve_kb=1024)
+    assert isinstance(policy, StaticPolicy)
+    assert policy.interval == 5.0 and policy.reserve_kb == 1024
+
+
+def test_import_path_builds_a_users_class(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """'package.module:Class' imports and builds a class written by the user."""
+    (tmp_path / "my_balancer.py").write_text(textwrap.dedent('''
+        class Mine:
+            name = "mine"
+            def __init__(self, interval=None, knob=0):
+                self.interval, self.knob = interval, knob
+            def attach(self, xc, xs, clock): pass
+            def tick(self): pass
+            def watch_fired(self, path, token): pass
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    policy = make_policy("my_balancer:Mine", knob=3)
+    assert policy.name == "mine" and policy.knob == 3  # type: ignore[attr-defined]
+
+
+def test_register_policy_adds_a_name() -> None:
+    """register_policy makes a factory available by name."""
+    register_policy("recorder-test", Recorder)
+    assert isinstance(make_policy("recorder-test", interval=1.0), Recorder)
+
+
+@pytest.mark.parametrize("spec, params, exc, match", [
+    ("nonesuch", {}, ValueError, "unknown policy"),
+    ("no_such_module_xyz:Cls", {}, ValueError, "cannot import"),
+    ("xenballoon.policies.static:Nope", {}, ValueError, "has no class"),
+    ("static", {"bogus": 1}, TypeError, "bogus"),
+    ("static", {"interval": -1.0}, ValueError, "positive"),
+    ("xenballoon.errors:XenBalloonError", {}, TypeError, "no method attach"),
+    (5, {}, TypeError, "str"),
+])
+def test_bad_policy_requests(spec: Any, params: dict, exc: type, match: str) -> None:
+    """Each mistake is a clear exception naming what was wrong."""
+    with pytest.raises(exc, match=match):
+        make_policy(spec, **params)
+
+
+def test_attach_policy_ticks_every_interval_and_delivers_watches(machine) -> None:  # type: ignore[no-untyped-def]
+    """Ticks at interval, 2 interval, ...; a watch event after the write that fired it."""
+    hv = machine()
+    hv.create_domain(1024)
+    policy = Recorder(interval=2.0)
+    attachment = attach_policy(hv, policy)
+    hv.sim.advance(5.0)
+    assert policy.ticks == [2.0, 4.0]
+    hv.mem_set(1, 2048)
+    assert policy.events == [("/local/domain/1/memory/target", "target")]
+    hv.sim.advance(0.0)
+    assert policy.events[-1] == ("/local/domain/1/memory/target", "target")
+    assert len(policy.events) == 2
+    attachment.detach()
+    hv.mem_set(1, 1024)
+    hv.sim.advance(10.0)
+    assert policy.ticks == [2.0, 4.0] and len(policy.events) == 2
+
+
+def test_attach_refuses_a_non_policy(machine) -> None:  # type: ignore[no-untyped-def]
+    """An object without the methods is a TypeError before anything is wired."""
+    with pytest.raises(TypeError, match="no method attach"):
+        attach_policy(machine(), object())  # type: ignore[arg-type]
+
+
+def test_sleeping_inside_an_event_is_refused(machine) -> None:  # type: ignore[no-untyped-def]
+    """A policy's tick may not block; it must schedule a continuation."""
+    hv = machine()
+
+    class Sleeper(PolicyBase):
+        name = "sleeper"
+
+        def tick(self) -> None:
+            self.clock.sleep(1.0)
+
+    attach_policy(hv, Sleeper(interval=1.0))
+    with pytest.raises(RuntimeError, match="cannot sleep"):
+        hv.sim.advance(2.0)
+
+
+def test_run_async_drives_waits_on_the_clock(sim: xb.Simulation) -> None:
+    """A generator's yields become timer waits; done() gets its result."""
+    clock, seen = SimClock(sim), []
+
+    def steps():  # type: ignore[no-untyped-def]
+        seen.append(sim.now)
+        yield 0.5
+        seen.append(sim.now)
+        yield 1.0
+        return "done"
+
+    results: list[str] = []
+    run_async(clock, steps(), results.append)
+    sim.run()
+    assert seen == [0.0, 0.5] and results == ["done"] and sim.now == 1.5
+
+
+def test_null_policy_does_nothing(machine) -> None:  # type: ignore[no-untyped-def]
+    """'none' attaches and leaves every target alone."""
+    hv = machine()
+    hv.create_domain(1024)
+    attach_policy(hv, NullPolicy(interval=1.0))
+    hv.sim.advance(3.0)
+    assert hv.xenstore.read("/local/domain/1/memory/target") == "4096"
+
+
+@pytest.mark.parametrize("backend", ["c", "python"])
+def test_static_split_gives_every_domain_an_equal_share(backend: str) -> None:
+    """Host memory less the reserve, split equally, capped at static-max."""
+    hv = xb.Hypervisor(xb.Simulation(), 65536, backend=backend)
+    small = xb.Balloon(xb.Guest(hv.create_domain(4096, maxmem=32768), pv=True))
+    capped = xb.Balloon(xb.Guest(hv.create_domain(8192)))
+    attach_policy(hv, StaticPolicy(reserve_kb=4096 * 4))
+    hv.sim.advance(1.0)
+    share_kb = (65536 - 4096) * 4 // 2
+    assert hv.xenstore.read("/local/domain/1/memory/target") == str(share_kb)
+    assert hv.xenstore.read("/local/domain/2/memory/target") == str(8192 * 4)
+    assert small.stats.current_pages == share_kb // 4
+    assert capped.stats.current_pages == 8192
+    third = hv.create_domain(1024)
+    hv.sim.advance(1.0)
+    assert hv.xenstore.read(f"{third.home}/memory/target") == str(1024 * 4)  # its static-max
+    assert hv.xenstore.read("/local/domain/1/memory/target") == str((65536 - 4096) * 4 // 3)
+    hv.check(guests=True)
+
+
+def test_static_rejects_a_bad_reserve() -> None:
+    """reserve_kb must be a non-negative integer."""
+    with pytest.raises(ValueError, match="reserve_kb"):
+        StaticPolicy(reserve_kb=-1)
