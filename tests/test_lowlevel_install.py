@@ -97,7 +97,6 @@ def test_nested_installs_restore_in_order(machine) -> None:  # type: ignore[no-u
     """The inner install shadows the outer one until it exits."""
     outer, inner = machine(), machine(32768)
     with install(outer):
-        import xen.lowlevel.xc
 
         with install(inner):
             import xen.lowlevel.xc as xc_inner

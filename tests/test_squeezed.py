@@ -23,7 +23,7 @@ def world(backend: str = "c", host_mib: int = 1024, guests=((400, 400, 200, 400)
     """A host with ballooned guests (memory, maxmem, dynamic-min, dynamic-max in MiB)."""
     hv = xb.Hypervisor(xb.Simulation(), host_mib * MIB, backend=backend)
     balloons = []
-    for memory, maxmem, low, high in guests:
+    for memory, maxmem, _, _ in guests:
         domain = hv.create_domain(memory * MIB, maxmem=maxmem * MIB)
         balloons.append(xb.Balloon(xb.Guest(domain, pv=maxmem > memory)))
     policy = Squeezed(**params)
