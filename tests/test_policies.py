@@ -187,3 +187,16 @@ def test_static_rejects_a_bad_reserve() -> None:
     """reserve_kb must be a non-negative integer."""
     with pytest.raises(ValueError, match="reserve_kb"):
         StaticPolicy(reserve_kb=-1)
+
+
+def test_spike_comparison_separates_demand_driven_from_static_policies() -> None:
+    """On the demand spike, qmemman (demand-driven) avoids the OOM kills that the static
+    split and squeezed (ranges, no telemetry) suffer; no balancer moves no pages."""
+    from xenballoon.policies.compare import compare
+
+    rows = {r.policy: r for r in compare()}
+    assert rows["none"].pages_moved == 0 and rows["none"].oom_kills > 0
+    assert rows["qmemman"].oom_kills == 0 and rows["qmemman"].unmet_mib_s == 0
+    assert rows["static"].oom_kills > 0 and rows["squeezed"].oom_kills > 0
+    assert rows["squeezed"].min_free_mib >= 72  # its slush fund holds
+    assert rows["qmemman"].min_free_mib >= 50 * 0.9  # its free-memory margin holds
