@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from ..balloon import Balloon
-from ..errors import OutOfMemory
 from ..guest import Guest
 from ..hypervisor import Hypervisor
 from ..sim import Simulation
@@ -128,7 +127,7 @@ def run_spike(policy: str, *, duration: float = 90.0, step: float = 0.1,
         unmet += sum(w.step(n * step) for w in workloads)
         sim.advance(step)
         current = [b.stats.current_pages for b in balloons]
-        delta = sum(abs(c - p) for c, p in zip(current, last))
+        delta = sum(abs(c - p) for c, p in zip(current, last, strict=True))
         moved, last = moved + delta, current
         if delta and sim.now > SPIKE[1]:
             last_move = sim.now
