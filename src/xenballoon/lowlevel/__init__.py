@@ -33,13 +33,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidArgument, InvalidType
 from . import xc as _xc_mod
 from . import xs as _xs_mod
 from .xc import Xc
 from .xs import Xs
 
 if TYPE_CHECKING:
-    from ..hypervisor import Hypervisor
+    from ..xen.hypervisor import Hypervisor
 
 __all__ = ["install", "modules", "Xc", "Xs"]
 
@@ -73,9 +74,9 @@ def _clock(hv: Hypervisor, epoch: float) -> dict[str, Any]:
     def sleep(seconds: float) -> None:
         """``time.sleep`` in simulated time: run the Simulation for ``seconds``."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            raise TypeError(f"sleep length must be a number, not {type(seconds).__name__}")
+            raise InvalidType(f"sleep length must be a number, not {type(seconds).__name__}")
         if math.isnan(seconds) or seconds < 0:
-            raise ValueError("sleep length must be non-negative")
+            raise InvalidArgument("sleep length must be non-negative")
         sim.advance(seconds)
 
     def now() -> float:
@@ -96,13 +97,13 @@ def install(hv: Hypervisor, *, epoch: float = 0.0) -> Iterator[dict[str, types.M
     Yields the installed modules.  Nesting is allowed: each exit restores what its entry
     found.
     """
-    from ..hypervisor import Hypervisor
+    from ..xen.hypervisor import Hypervisor
 
     if not isinstance(hv, Hypervisor):
-        raise TypeError(f"hv must be a Hypervisor, not {type(hv).__name__}")
+        raise InvalidType(f"hv must be a Hypervisor, not {type(hv).__name__}")
     if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not math.isfinite(
             epoch):
-        raise ValueError(f"epoch must be a finite number of seconds, got {epoch!r}")
+        raise InvalidArgument(f"epoch must be a finite number of seconds, got {epoch!r}")
     new = modules(hv)
     saved_modules = {name: sys.modules.get(name, _ABSENT) for name in MODULE_NAMES}
     saved_time = {name: getattr(time, name) for name in TIME_NAMES}

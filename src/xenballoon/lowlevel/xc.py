@@ -20,8 +20,8 @@ not copied):
 - Failures raise ``Error`` (``xen.lowlevel.xc.Error``, a ``RuntimeError``) with
   ``(errno, strerror)`` args, as ``PyErr_SetFromErrno(xc_error_obj)`` builds them: an
   unknown domain is ``ESRCH``.  Arguments the C binding parses with ``"i"`` must be ints
-  (``TypeError`` otherwise, as ``PyArg_ParseTuple`` raises); a negative or 32-bit-overflowing
-  size is ``Error(EINVAL)`` here, where C would silently wrap it.
+  (else ``InvalidType``, a ``TypeError`` as ``PyArg_ParseTuple`` raises); a negative or
+  32-bit-overflowing size is ``Error(EINVAL)`` here, where C would silently wrap it.
 
 Deviations: every domain reports one online vCPU, running, never paused, ``hvm`` 0 (the
 model has no HVM flag), ``cpu_time`` the simulated nanoseconds since boot;
@@ -34,8 +34,10 @@ import errno
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidType, XenBalloonError
+
 if TYPE_CHECKING:
-    from ..hypervisor import Hypervisor
+    from ..xen.hypervisor import Hypervisor
 
 __all__ = ["Error", "Xc", "bind"]
 
@@ -44,7 +46,7 @@ INT_MAX = (1 << 31) - 1  # what PyArg_ParseTuple's "i" holds
 DOMID_FIRST_RESERVED = 0x7FF0
 
 
-class Error(RuntimeError):
+class Error(XenBalloonError, RuntimeError):
     """``xen.lowlevel.xc.Error``: a failed hypercall, args ``(errno, strerror)``."""
 
 
@@ -58,7 +60,7 @@ def _error(code: int, detail: str | None = None) -> Error:
 def _int(value: Any, name: str) -> int:
     """An argument parsed with ``"i"``: an int (not bool), in 0..INT_MAX."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+        raise InvalidType(f"{name} must be an integer, not {type(value).__name__}")
     if not 0 <= value <= INT_MAX:
         raise _error(errno.EINVAL, f"{name} must be in 0..{INT_MAX}, got {value}")
     return value
@@ -107,7 +109,7 @@ class Xc:
         """``xc_domain_setmaxmem``: the domain may hold at most ``maxmem_kb // 4`` pages."""
         domain = self._domain(dom)
         kb = _int(maxmem_kb, "maxmem_kb")
-        self._hv.set_max_pages(domain.domid, kb // KIB_PER_PAGE)
+        domain.max_pages = kb // KIB_PER_PAGE
         return 0
 
     def domain_set_target_mem(self, dom: int, mem_kb: int) -> int:
@@ -119,7 +121,7 @@ class Xc:
     def pages_to_kib(self, pages: int) -> int:
         """Pages as KiB, as the binding's helper does."""
         if isinstance(pages, bool) or not isinstance(pages, int):
-            raise TypeError(f"pages must be an integer, not {type(pages).__name__}")
+            raise InvalidType(f"pages must be an integer, not {type(pages).__name__}")
         return pages * KIB_PER_PAGE
 
     def __repr__(self) -> str:

@@ -29,7 +29,8 @@ not copied):
 - Errors raise ``Error`` (``xen.lowlevel.xs.Error``, a ``RuntimeError``) with ``(errno,
   strerror)`` args, as ``PyErr_SetFromErrno(xs_error)`` does: ``EACCES``, ``ENOENT``,
   ``EINVAL``, ``EAGAIN``, ``EROFS`` on a read-only handle, ``EINVAL`` after ``close()``.
-  Arguments of the wrong type raise ``TypeError``, as ``PyArg_ParseTuple`` does.
+  Arguments of the wrong type raise ``InvalidType`` (a ``TypeError``), as
+  ``PyArg_ParseTuple`` raises ``TypeError``.
 
 In simulation ``read_watch`` advances simulated time, event by event, until a watch
 fires; if no event is left that could make one fire, or ``block_limit`` simulated seconds
@@ -45,8 +46,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidType, XenBalloonError
+
 if TYPE_CHECKING:
-    from ..hypervisor import Hypervisor
+    from ..xen.hypervisor import Hypervisor
 
 __all__ = ["Error", "Xs", "bind"]
 
@@ -59,7 +62,7 @@ _BITS_LETTER = {bits: letter for letter, bits in _LETTER_BITS.items()}
 SPECIAL = ("@introduceDomain", "@releaseDomain")
 
 
-class Error(RuntimeError):
+class Error(XenBalloonError, RuntimeError):
     """``xen.lowlevel.xs.Error``: a refused or failed request, args ``(errno, strerror)``."""
 
 
@@ -83,7 +86,7 @@ def _store_errno(exc: Exception) -> int:
 
 def _str(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+        raise InvalidType(f"{name} must be a str, not {type(value).__name__}")
     return value
 
 
@@ -205,11 +208,11 @@ class Xs:
         entries: list[tuple[int, int]] = []
         for entry in perms:
             if not isinstance(entry, dict) or "dom" not in entry:
-                raise TypeError(f"each permission is a dict with 'dom' and optional 'read', "
+                raise InvalidType(f"each permission is a dict with 'dom' and optional 'read', "
                                 f"'write', not {entry!r}")
             unknown = set(entry) - {"dom", "read", "write"}
             if unknown:
-                raise TypeError(f"unknown permission key(s) {sorted(unknown)}")
+                raise InvalidType(f"unknown permission key(s) {sorted(unknown)}")
             dom = entry["dom"]
             if isinstance(dom, bool) or not isinstance(dom, int) or dom < 0:
                 raise error(errno.EINVAL, f"bad domain id {dom!r} in perms")
@@ -331,7 +334,7 @@ class Xs:
     def get_domain_path(self, domid: int) -> str:
         self._check_open()
         if isinstance(domid, bool) or not isinstance(domid, int):
-            raise TypeError(f"domid must be an integer, not {type(domid).__name__}")
+            raise InvalidType(f"domid must be an integer, not {type(domid).__name__}")
         return f"{DOMAINS}/{domid}"
 
     def close(self) -> None:

@@ -41,12 +41,13 @@ import math
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
+from ..errors import InvalidArgument, InvalidType
 from ..lowlevel.xc import Xc
 from ..lowlevel.xs import Xs
 
 if TYPE_CHECKING:
-    from ..hypervisor import Hypervisor
     from ..sim import Simulation
+    from ..xen.hypervisor import Hypervisor
 
 __all__ = ["Attachment", "Clock", "NullPolicy", "Policy", "PolicyBase", "SimClock",
            "attach_policy", "available_policies", "check_interval", "make_policy",
@@ -150,10 +151,10 @@ def check_interval(interval: Any) -> float | None:
     if interval is None:
         return None
     if isinstance(interval, bool) or not isinstance(interval, (int, float)):
-        raise TypeError(f"interval must be seconds (a number) or None, "
+        raise InvalidType(f"interval must be seconds (a number) or None, "
                         f"not {type(interval).__name__}")
     if not math.isfinite(interval) or interval <= 0:
-        raise ValueError(f"interval must be a positive number of seconds, got {interval!r}")
+        raise InvalidArgument(f"interval must be a positive number of seconds, got {interval!r}")
     return float(interval)
 
 
@@ -246,10 +247,10 @@ def check_policy(policy: object) -> None:
     """``TypeError`` naming what ``policy`` lacks to be a `Policy`."""
     for method in ("attach", "tick", "watch_fired"):
         if not callable(getattr(policy, method, None)):
-            raise TypeError(f"{type(policy).__name__} is not a policy: it has no method "
+            raise InvalidType(f"{type(policy).__name__} is not a policy: it has no method "
                             f"{method}()")
     if not isinstance(getattr(policy, "name", None), str):
-        raise TypeError(f"{type(policy).__name__} is not a policy: its name is not a str")
+        raise InvalidType(f"{type(policy).__name__} is not a policy: its name is not a str")
     check_interval(getattr(policy, "interval", None))
 
 
@@ -264,9 +265,9 @@ _REGISTRY: dict[str, str | Callable[..., Any]] = {
 def register_policy(name: str, factory: str | Callable[..., Any]) -> None:
     """Make ``make_policy(name)`` build ``factory(**params)`` (a callable or import path)."""
     if not isinstance(name, str) or not name or ":" in name:
-        raise ValueError(f"a policy name is a non-empty str without ':', got {name!r}")
+        raise InvalidArgument(f"a policy name is a non-empty str without ':', got {name!r}")
     if not (callable(factory) or isinstance(factory, str)):
-        raise TypeError("factory must be callable or a 'package.module:Class' path")
+        raise InvalidType("factory must be callable or a 'package.module:Class' path")
     _REGISTRY[name] = factory
 
 
@@ -278,32 +279,32 @@ def available_policies() -> list[str]:
 def _import(path: str) -> Callable[..., Any]:
     module_name, _, attr = path.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"bad policy path {path!r}: want 'package.module:Class'")
+        raise InvalidArgument(f"bad policy path {path!r}: want 'package.module:Class'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"policy {path!r}: cannot import {module_name}: {exc}") from exc
+        raise InvalidArgument(f"policy {path!r}: cannot import {module_name}: {exc}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise ValueError(f"policy {path!r}: {module_name} has no class {attr}")
+        raise InvalidArgument(f"policy {path!r}: {module_name} has no class {attr}")
     return factory
 
 
 def make_policy(name_or_path: str, **params: Any) -> Policy:
     """A policy by registered name or ``"package.module:Class"``, built with ``params``."""
     if not isinstance(name_or_path, str):
-        raise TypeError(f"a policy is named by a str, not {type(name_or_path).__name__}")
+        raise InvalidType(f"a policy is named by a str, not {type(name_or_path).__name__}")
     if ":" in name_or_path:
         factory = _import(name_or_path)
     elif name_or_path in _REGISTRY:
         entry = _REGISTRY[name_or_path]
         factory = _import(entry) if isinstance(entry, str) else entry
     else:
-        raise ValueError(f"unknown policy {name_or_path!r}: want one of "
+        raise InvalidArgument(f"unknown policy {name_or_path!r}: want one of "
                          f"{', '.join(available_policies())} or 'package.module:Class'")
     try:
         policy = factory(**params)
     except TypeError as exc:
-        raise TypeError(f"policy {name_or_path!r}: {exc}") from exc
+        raise InvalidType(f"policy {name_or_path!r}: {exc}") from exc
     check_policy(policy)
     return policy

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..balloon import Balloon
-from ..guest import Guest
-from ..hypervisor import Hypervisor
+from ..frontend import Balloon
+from ..linux import Guest
 from ..sim import Simulation
+from ..xen import Hypervisor
 from .base import attach_policy, make_policy
 from .qmemman import create_xs_entries
 from .squeezed import xenopsd_nodes

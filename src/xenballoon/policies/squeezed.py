@@ -53,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import XenBalloonError
+from ..errors import InvalidArgument, XenBalloonError
 from .base import Clock, PolicyBase, Steps, check_interval, run_async, run_blocking
 
 __all__ = ["CannotFreeThisMuchMemory", "DomainsRefusedToCooperate", "Squeezed",
@@ -146,7 +146,7 @@ class Squeezed(PolicyBase):
         for name, value in (("target_host_free_kb", target_host_free_kb),
                             ("tolerance_kb", tolerance_kb)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer (KiB), got {value!r}")
+                raise InvalidArgument(f"{name} must be a non-negative integer (KiB), got {value!r}")
         self.target_host_free_kb = target_host_free_kb
         self.tolerance_kb = tolerance_kb
         self.wait = check_interval(wait) or 1.0
@@ -308,7 +308,7 @@ class Squeezed(PolicyBase):
         """Free as much in ``[min_kb, max_kb]`` as a fair share allows; how much (KiB)."""
         low, high = _kb(min_kb, "min_kb"), _kb(max_kb, "max_kb")
         if low > high:
-            raise ValueError(f"min_kb ({low}) is above max_kb ({high})")
+            raise InvalidArgument(f"min_kb ({low}) is above max_kb ({high})")
 
         def steps() -> Steps[int]:
             host_free, doms = self.snapshot()
@@ -363,7 +363,7 @@ class Squeezed(PolicyBase):
 
     def _reservation(self, reservation: str) -> int:
         if reservation not in self.reservations:
-            raise ValueError(f"Unknown_reservation: {reservation!r}")
+            raise InvalidArgument(f"Unknown_reservation: {reservation!r}")
         return self.reservations[reservation]
 
     # --- the balance thread -----------------------------------------------------------------
@@ -392,5 +392,5 @@ class Squeezed(PolicyBase):
 
 def _kb(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer (KiB), got {value!r}")
+        raise InvalidArgument(f"{name} must be a non-negative integer (KiB), got {value!r}")
     return value

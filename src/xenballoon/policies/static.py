@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import InvalidArgument
 from .base import Clock, PolicyBase
 
 __all__ = ["StaticPolicy"]
@@ -25,7 +26,7 @@ class StaticPolicy(PolicyBase):
     def __init__(self, *, interval: float | None = 1.0, reserve_kb: int = 0) -> None:
         super().__init__(interval=interval)
         if isinstance(reserve_kb, bool) or not isinstance(reserve_kb, int) or reserve_kb < 0:
-            raise ValueError(f"reserve_kb must be a non-negative integer, got {reserve_kb!r}")
+            raise InvalidArgument(f"reserve_kb must be a non-negative integer, got {reserve_kb!r}")
         self.reserve_kb = reserve_kb
         self.domids: tuple[int, ...] = ()
         self.share_kb = 0

@@ -47,6 +47,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ...errors import InvalidArgument
 from ..base import Clock, PolicyBase, Steps, check_interval, run_async, run_blocking
 from .algo import MIB, NO_PROGRESS_MSG, SLOW_MEMSET_REACT_MSG, DomainState, Prefs, balance, balloon
 
@@ -85,11 +86,11 @@ class Qmemman(PolicyBase):
                  "target_offset_bytes": target_offset_bytes}
         for key, value in sizes.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+                raise InvalidArgument(f"{key} must be a non-negative integer, got {value!r}")
         for key, number in (("cache_factor", cache_factor),
                             ("mem_overhead_factor", mem_overhead_factor)):
             if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
-                raise ValueError(f"{key} must be a positive number, got {number!r}")
+                raise InvalidArgument(f"{key} must be a positive number, got {number!r}")
         self.prefs = Prefs(float(cache_factor), min_prefmem_bytes, dom0_mem_boost_bytes, 1.05)
         self.free_mem_left, self.free_mem_min = free_mem_left_bytes, free_mem_min_bytes
         self.min_total_transfer = min_total_transfer_bytes
@@ -311,7 +312,8 @@ class Qmemman(PolicyBase):
         domain inside the block.  Blocking: call it from outside the Simulation's events.
         """
         if isinstance(memsize, bool) or not isinstance(memsize, int) or memsize < 0:
-            raise ValueError(f"memsize must be a non-negative integer (bytes), got {memsize!r}")
+            raise InvalidArgument(f"memsize must be a non-negative integer (bytes), "
+                                  f"got {memsize!r}")
         while self.busy:
             self.clock.sleep(self.balloon_delay)
         self.busy = True
