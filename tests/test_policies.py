@@ -120,6 +120,8 @@ def test_attach_refuses_a_non_policy(machine) -> None:  # type: ignore[no-untype
     """An object without the methods is a TypeError before anything is wired."""
     with pytest.raises(TypeError, match="no method attach"):
         attach_policy(machine(), object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Hypervisor"):
+        attach_policy(None, NullPolicy())  # type: ignore[arg-type]
 
 
 def test_sleeping_inside_an_event_is_refused(machine) -> None:  # type: ignore[no-untyped-def]

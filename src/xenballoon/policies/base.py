@@ -240,6 +240,10 @@ class Attachment:
 
 def attach_policy(hv: Hypervisor, policy: Policy) -> Attachment:
     """Give ``policy`` dom0 handles on ``hv`` and run its ticks and watches in simulation."""
+    from ..xen.hypervisor import Hypervisor
+
+    if not isinstance(hv, Hypervisor):
+        raise InvalidType(f"hv must be a Hypervisor, not {type(hv).__name__}")
     return Attachment(hv, policy)
 
 
