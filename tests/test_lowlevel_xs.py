@@ -196,3 +196,9 @@ def test_fileno_is_readable_while_events_are_queued(hv: xb.Hypervisor) -> None:
 def test_get_domain_path(hv: xb.Hypervisor) -> None:
     """The home path, whether or not the domain exists."""
     assert Xs(hv).get_domain_path(7) == "/local/domain/7"
+
+
+def test_rm_below_a_missing_parent_is_no_error(hv: xb.Hypervisor) -> None:
+    """xs.c treats ENOENT from rm as success."""
+    Xs(hv).rm("", "/local/domain/9/nothing/here")
+    assert not hv.xenstore.exists("/local/domain/9")

@@ -193,7 +193,11 @@ class Xs:
         """Remove the node and everything below it; a missing node is fine."""
         tx, where = self._tx(th), self._abs(path)
         self._writable()
-        self._call("rm", tx, where)
+        try:
+            self._call("rm", tx, where)
+        except Error as exc:
+            if exc.args[0] != errno.ENOENT:  # xs.c: rm succeeds when the node is gone
+                raise
 
     def get_permissions(self, th: str, path: str) -> list[dict[str, int]]:
         tx, where = self._tx(th), self._abs(path)
