@@ -187,3 +187,20 @@ def test_bad_parameters() -> None:
         Squeezed(target_host_free_kb=-1)
     with pytest.raises(ValueError, match="positive"):
         Squeezed(wait=0)
+
+
+def test_balance_memory_logs_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    """Everyone already at dynamic-max with memory to spare: the balance cannot reach the
+    slush target, and like squeezed's it only logs that."""
+    hv, policy, balloons = world(host_mib=2048, interval=None)
+    with caplog.at_level("INFO", logger="xenballoon.squeezed"):
+        policy.balance_memory()
+    assert "Cannot_free_this_much_memory" in caplog.text
+    assert [b.stats.current_pages for b in balloons] == [400 * MIB] * 2
+
+
+def test_enough_free_memory_needs_no_squeezing() -> None:
+    """CA-144658: free memory already enough and targets reached: no time passes."""
+    hv, policy, _ = world(interval=None)
+    assert policy.free_memory(100 * KIB) >= 100 * KIB + SLUSH
+    assert hv.sim.now == 0.0 and target_kb(hv, 1) == 400 * KIB

@@ -122,15 +122,21 @@ class _Stuckness:
         self.stuck: set[int] = set()
 
     def update(self, doms: list[Dom], now: float) -> None:
+        """Progress is actual moving toward target; a domain with work outstanding and no
+        progress for ``stuck_after`` seconds is stuck until it progresses again."""
         for d in doms:
-            actual, since = self.last.get(d.domid, (d.actual, now))
-            moved = (d.actual > actual) if d.target > d.actual else (d.actual < actual)
-            if moved or d.hit() or d.domid not in self.last:
+            actual, since = self.last.get(d.domid, (d.actual, now))  # new: progressing now
+            up = None if d.hit() else d.target > d.actual
+            if (up is True and d.actual > actual) or (up is False and d.actual < actual):
                 since = now
                 self.stuck.discard(d.domid)
-            elif now - since > self.stuck_after:
+            if up is not None and now - since > self.stuck_after:
                 self.stuck.add(d.domid)
             self.last[d.domid] = (d.actual, since)
+        live = {d.domid for d in doms}
+        for gone in set(self.last) - live:
+            del self.last[gone]
+            self.stuck.discard(gone)
 
 
 class Squeezed(PolicyBase):
@@ -188,8 +194,8 @@ class Squeezed(PolicyBase):
             if offset is None:  # not booted: fixed, and its reservation stays reserved
                 initial = self._node(home, "memory/initial-reservation") or 0
                 held_back += max(0, initial - d["mem_kb"])
-                doms.append(Dom(d["domid"], False, d["mem_kb"], d["mem_kb"], d["mem_kb"],
-                                d["mem_kb"], d["maxmem_kb"], 0))
+                fixed = d["maxmem_kb"]
+                doms.append(Dom(d["domid"], False, fixed, fixed, fixed, fixed, fixed, 0))
                 continue
             dmin = self._node(home, "memory/dynamic-min")
             dmax = self._node(home, "memory/dynamic-max")
@@ -225,15 +231,19 @@ class Squeezed(PolicyBase):
         return {d.domid: d.dynamic_min + int(gamma * max(0, d.dynamic_max - d.dynamic_min))
                 for d in active}
 
-    def _set_target(self, d: Dom, target: int) -> None:
-        """Raise maxmem before a larger target, lower it after a smaller one."""
-        home = self.xs.get_domain_path(d.domid)
-        maxmem = target + d.offset
-        if maxmem > d.maxmem + d.offset:
-            self.xc.domain_setmaxmem(d.domid, maxmem)
-        self.xs.write("", f"{home}/memory/target", str(target))
-        if maxmem < d.maxmem + d.offset:
-            self.xc.domain_setmaxmem(d.domid, maxmem)
+    def _plan(self, stuck: _Stuckness, host_free: int, doms: list[Dom],
+              required: int) -> tuple[list[Dom], dict[int, int]]:
+        """``one_iteration``'s policy half: the active domains and the targets to set."""
+        active = [d for d in doms if d.can_balloon and d.domid not in stuck.stuck]
+        targets = self.gamma_targets(host_free, active, required)
+        by_id = {d.domid: d for d in active}
+        freeing = {i: t for i, t in targets.items()
+                   if t < by_id[i].actual and not by_id[i].hit(t)}
+        if not self.two_phase:  # the fist point DisableTwoPhaseTargetSets
+            return active, targets
+        if freeing:  # the Xen heap workaround: free first, grow later
+            return active, freeing
+        return active, targets
 
     def _iterate(self, stuck: _Stuckness, required: int,
                  success: Callable[[int], bool]) -> tuple[str, int, list[int]]:
@@ -244,24 +254,21 @@ class Squeezed(PolicyBase):
         for domid in stuck.stuck ^ was_stuck:
             log.info("domid %d has been declared %s", domid,
                      "inactive" if domid in stuck.stuck else "active")
-        active = [d for d in doms if d.can_balloon and d.domid not in stuck.stuck]
-        targets = self.gamma_targets(host_free, active, required)
-        by_id = {d.domid: d for d in active}
-        freeing = {i: t for i, t in targets.items()
-                   if t < by_id[i].actual and not by_id[i].hit(t)}
-        actions = freeing if self.two_phase and freeing else targets
-        changed = False
-        for domid, target in actions.items():
-            if target != by_id[domid].target:
-                self._set_target(by_id[domid], target)
-                by_id[domid].target, changed = target, True
-        for d in doms:
+        active, targets = self._plan(stuck, host_free, doms, required)
+        reached = all(d.hit() for d in active)
+        changes = {i: t for i, t in targets.items()
+                   if t != next(d.target for d in active if d.domid == i)}
+        for d in doms:  # maxmem first: the hard cap follows the target
             if d.domid in stuck.stuck - was_stuck:  # CA-41832: may shrink, never grow
                 cap = min(max(min(d.target, d.actual), d.dynamic_min), d.dynamic_max)
+            else:
+                cap = targets.get(d.domid, d.target)
+            if cap != d.maxmem:
                 self.xc.domain_setmaxmem(d.domid, cap + d.offset)
-            elif d.can_balloon and d.domid not in actions and d.maxmem > d.target:
-                self.xc.domain_setmaxmem(d.domid, d.target + d.offset)  # CA-36316
-        if changed or not all(d.hit() for d in active):
+        if changes or not reached:
+            for domid, target in changes.items():
+                self.xs.write("", f"{self.xs.get_domain_path(domid)}/memory/target",
+                              str(target))
             return "adjust", host_free, []
         if success(host_free):
             return "success", host_free, []
@@ -271,6 +278,10 @@ class Squeezed(PolicyBase):
     def change_host_free_memory(self, required: int,
                                 success: Callable[[int], bool]) -> Steps[int]:
         """The loop: set targets and wait until ``success(host free)`` or failure."""
+        host_free, doms = self.snapshot()
+        if (required != self.target_host_free_kb and host_free >= required
+                and all(d.hit() for d in doms if d.can_balloon)):
+            return host_free  # CA-144658: enough already, every target reached
         stuck = _Stuckness(self.stuck_after)
         while True:
             outcome, host_free, refusers = self._iterate(stuck, required, success)
@@ -295,9 +306,6 @@ class Squeezed(PolicyBase):
 
     def _free_steps(self, kb: int) -> Steps[int]:
         required = kb + self.target_host_free_kb
-        host_free, doms = self.snapshot()
-        if host_free >= required and all(d.hit() for d in doms if d.can_balloon):
-            return host_free  # CA-144658: enough already
         return (yield from self.change_host_free_memory(required, lambda f: f >= required))
 
     def free_memory(self, kb: int) -> int:
@@ -312,19 +320,19 @@ class Squeezed(PolicyBase):
 
         def steps() -> Steps[int]:
             host_free, doms = self.snapshot()
-            phantom = Dom(-1, True, low, high, 0, 0, 0, 0)
-            active = [d for d in doms if d.can_balloon] + [phantom]
-            share = self.gamma_targets(host_free, active, self.target_host_free_kb)[-1]
+            phantom = Dom(-1, True, low, high, low, 0, 0, 0)  # its fair share, as a domain
+            share = self.gamma_targets(host_free, [*doms, phantom], self.target_host_free_kb)[-1]
             floor = low + self.target_host_free_kb
-            free = yield from self.change_host_free_memory(
+            yield from self.change_host_free_memory(
                 share + self.target_host_free_kb, lambda f: f >= floor)
-            return min(max(free - self.target_host_free_kb, low), high)
+            usable = self.snapshot()[0] - self.target_host_free_kb
+            return max(low, min(usable, high))
 
         return int(self._locked(steps()))
 
     def balance_memory(self) -> None:
-        """Balance the host now (``Cannot_free`` when it already is: every domain at max)."""
-        self._locked(self._balance_steps())
+        """Balance the host now; like squeezed's, failures are only logged."""
+        self._locked(self._logged_balance())
 
     def _balance_steps(self) -> Steps[int]:
         slush, tolerance = self.target_host_free_kb, self.tolerance_kb
@@ -368,14 +376,11 @@ class Squeezed(PolicyBase):
 
     # --- the balance thread -----------------------------------------------------------------
     def is_host_memory_unbalanced(self) -> bool:
-        """A dry run: would a balance change any target?"""
+        """A dry run with a fresh monitor: would a balance change any target?"""
         host_free, doms = self.snapshot()
-        active = [d for d in doms if d.can_balloon]
-        targets = self.gamma_targets(host_free, active, self.target_host_free_kb)
-        freeing = {i: t for i, t in targets.items()
-                   if any(d.domid == i and t < d.actual and not d.hit(t) for d in active)}
-        actions = freeing if self.two_phase and freeing else targets
-        return any(d.target != actions[d.domid] for d in active if d.domid in actions)
+        active, targets = self._plan(_Stuckness(self.stuck_after), host_free, doms,
+                                     self.target_host_free_kb)
+        return any(targets[d.domid] != d.target for d in active if d.domid in targets)
 
     def tick(self) -> None:
         if self.busy or not self.is_host_memory_unbalanced():
