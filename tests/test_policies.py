@@ -202,3 +202,26 @@ def test_spike_comparison_separates_demand_driven_from_static_policies() -> None
     assert rows["static"].oom_kills > 0 and rows["squeezed"].oom_kills > 0
     assert rows["squeezed"].min_free_mib >= 72  # its slush fund holds
     assert rows["qmemman"].min_free_mib >= 50 * 0.9  # its free-memory margin holds
+
+
+def test_builtin_policies_see_the_host_only_as_dom0_does() -> None:
+    """static, squeezed and qmemman import nothing of the simulated host: only the
+    protocol, errors and each other, so they could drive a real host's bindings."""
+    import ast
+    import importlib
+
+    allowed = {"xenballoon.errors", "xenballoon.policies.base", "xenballoon.policies.qmemman",
+               "xenballoon.policies.qmemman.algo"}
+    for name in ("static", "squeezed", "qmemman.algo", "qmemman.daemon"):
+        module = importlib.import_module(f"xenballoon.policies.{name}")
+        tree = ast.parse(Path(module.__file__).read_text())  # type: ignore[arg-type]
+        package = module.__name__.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                assert target in allowed, f"{module.__name__} imports {target}"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                    else [node.module or ""]
+                assert not any(n.startswith("xenballoon") for n in names), names
