@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument, XenBalloonError
-from .base import Clock, PolicyBase, Steps, check_interval, run_async, run_blocking
+from .base import PolicyBase, Steps, check_interval, run_async, run_blocking
 
 __all__ = ["CannotFreeThisMuchMemory", "DomainsRefusedToCooperate", "Squeezed",
            "SqueezedError", "xenopsd_nodes"]
@@ -164,9 +164,6 @@ class Squeezed(PolicyBase):
         self.busy = False
         self._next_reservation = 0
         self._last_cooperative: dict[int, float] = {}
-
-    def attach(self, xc: Any, xs: Any, clock: Clock) -> None:
-        super().attach(xc, xs, clock)
 
     # --- looking at the host ----------------------------------------------------------------
     def _node(self, home: str, node: str) -> int | None:
