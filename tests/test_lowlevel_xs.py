@@ -202,3 +202,53 @@ def test_rm_below_a_missing_parent_is_no_error(hv: xb.Hypervisor) -> None:
     """xs.c treats ENOENT from rm as success."""
     Xs(hv).rm("", "/local/domain/9/nothing/here")
     assert not hv.xenstore.exists("/local/domain/9")
+
+
+TARGET = "/local/domain/1/memory/target"
+
+
+def test_transaction_conflict_returns_false_and_the_retry_commits(hv: xb.Hypervisor) -> None:
+    """A node read in the transaction changed meanwhile: transaction_end is False (EAGAIN)
+    and nothing of the transaction lands; redoing it, as dom0 tools loop, commits."""
+    xs = Xs(hv)
+    th = xs.transaction_start()
+    assert isinstance(th, str) and int(th, 16) > 0
+    seen = int(xs.read(th, TARGET))  # type: ignore[arg-type]
+    hv.xenstore.write(TARGET, "2048")  # someone else commits first
+    xs.write(th, TARGET, str(seen + 4))
+    xs.write(th, "/local/domain/1/data/mark", "1")
+    assert xs.transaction_end(th) is False
+    assert hv.xenstore.read(TARGET) == "2048"
+    assert xs.read("", "/local/domain/1/data/mark") is None
+    attempts = 0
+    while True:
+        attempts += 1
+        th = xs.transaction_start()
+        seen = int(xs.read(th, TARGET))  # type: ignore[arg-type]
+        xs.write(th, TARGET, str(seen + 4))
+        if xs.transaction_end(th):
+            break
+    assert attempts == 1 and hv.xenstore.read(TARGET) == "2052"
+
+
+def test_transaction_is_isolated_until_commit(hv: xb.Hypervisor) -> None:
+    """Writes inside are invisible outside until transaction_end; abort drops them."""
+    xs = Xs(hv)
+    th = xs.transaction_start()
+    xs.write(th, TARGET, "1000")
+    assert xs.read(th, TARGET) == b"1000" and xs.read("", TARGET) == b"4096"
+    assert xs.transaction_end(th, abort=1) is True
+    assert xs.read("", TARGET) == b"4096"
+    th = xs.transaction_start()
+    xs.write(th, TARGET, "1000")
+    assert xs.transaction_end(th) is True and xs.read("", TARGET) == b"1000"
+
+
+def test_ending_an_unknown_transaction_is_an_error(hv: xb.Hypervisor) -> None:
+    """A handle that was never started (or already ended) is refused with its errno."""
+    xs = Xs(hv)
+    th = xs.transaction_start()
+    xs.transaction_end(th)
+    with pytest.raises(Error) as info:
+        xs.transaction_end(th)
+    assert info.value.args[0] == errno.ENOENT

@@ -20,11 +20,11 @@ not copied):
   and returns ``(path, token)``, skipping events of watches removed meanwhile;
   ``check_watch()`` is its non-blocking twin (``None`` when nothing fired); ``fileno()``
   is a descriptor that is readable while events are queued (usable with ``select``).
-  The special paths ``@introduceDomain`` and ``@releaseDomain`` fire when a domain's home
-  ``/local/domain/<id>`` appears or goes (xenstored fires them on XS_INTRODUCE and on a
-  domain's death; here a home appears as the domain is created).
-- ``transaction_start()`` returns the handle as ``"%X"``; ``transaction_end(th,
-  abort=0)`` returns ``True``, or ``False`` when the commit conflicted (``EAGAIN``): retry.
+  The special paths ``@introduceDomain`` and ``@releaseDomain`` fire when the hypervisor
+  introduces a new domain to the store and when it releases a destroyed one.
+- ``transaction_start()`` returns the handle as ``"%X"``; the store isolates what is read
+  and written under it; ``transaction_end(th, abort=0)`` returns ``True``, or ``False``
+  when the commit conflicted (``EAGAIN``, as xenstored answers): redo the transaction.
 - ``get_domain_path(domid)`` is ``/local/domain/<domid>`` whether or not it exists.
 - Errors raise ``Error`` (``xen.lowlevel.xs.Error``, a ``RuntimeError``) with ``(errno,
   strerror)`` args, as ``PyErr_SetFromErrno(xs_error)`` does: ``EACCES``, ``ENOENT``,
@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidType, XenBalloonError
+from ..xen.xenstore import SPECIAL_PATHS, errno_of
 
 if TYPE_CHECKING:
     from ..xen.hypervisor import Hypervisor
@@ -55,11 +56,9 @@ __all__ = ["Error", "Xs", "bind"]
 
 DOM0_HOME = "/local/domain/0"
 DOMAINS = "/local/domain"
-_HOME = re.compile(r"/local/domain/([0-9]+)")
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 _LETTER_BITS = {"n": 0, "r": 1, "w": 2, "b": 3}
 _BITS_LETTER = {bits: letter for letter, bits in _LETTER_BITS.items()}
-SPECIAL = ("@introduceDomain", "@releaseDomain")
 
 
 class Error(XenBalloonError, RuntimeError):
@@ -74,16 +73,6 @@ def error(code: int, detail: str | None = None) -> Error:
     return exc
 
 
-def _store_errno(exc: Exception) -> int:
-    """The errno xenstored would have answered for an exception of the store."""
-    code = getattr(exc, "errno", None)
-    if isinstance(code, int):
-        return code
-    if isinstance(exc, KeyError):
-        return errno.ENOENT
-    return errno.EINVAL
-
-
 def _str(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise InvalidType(f"{name} must be a str, not {type(value).__name__}")
@@ -91,13 +80,12 @@ def _str(value: Any, name: str) -> str:
 
 
 class _Watch:
-    __slots__ = ("path", "token", "handle", "homes")
+    __slots__ = ("path", "token", "handle")
 
     def __init__(self, path: str, token: object) -> None:
         self.path = path
         self.token = token
         self.handle: Any = None
-        self.homes: set[str] = set()
 
 
 class Xs:
@@ -138,7 +126,7 @@ class Xs:
         try:
             return method(*args, tx=tx) if tx else method(*args)
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise error(_store_errno(exc), f"{op} {args[0] if args else ''}".strip()) from exc
+            raise error(errno_of(exc), f"{op} {args[0] if args else ''}".strip()) from exc
 
     def _writable(self) -> None:
         if self._readonly:
@@ -149,21 +137,12 @@ class Xs:
         """The node's value, ``None`` if it does not exist."""
         tx, where = self._tx(th), self._abs(path)
         try:
-            return self._call("read", tx, where).encode()
-        except Error as exc:
-            if exc.args[0] != errno.ENOENT:
-                raise
-        # The store has no value for a directory node; xenstored reads it as empty.
-        return b"" if self._exists(tx, where) else None
-
-    def _exists(self, tx: int, path: str) -> bool:
-        try:
-            self._call("get_perms", tx, path)
+            value = self._call("value", tx, where)
         except Error as exc:
             if exc.args[0] == errno.ENOENT:
-                return False
+                return None
             raise
-        return True
+        return b"" if value is None else value.encode()  # a node without a value reads ""
 
     def write(self, th: str, path: str, data: str | bytes) -> None:
         """Store ``data`` at ``path``, creating it and its parents."""
@@ -180,9 +159,12 @@ class Xs:
     def ls(self, th: str, path: str) -> list[str] | None:
         """The names of the node's children, ``None`` if it does not exist."""
         tx, where = self._tx(th), self._abs(path)
-        if not self._exists(tx, where):
-            return None
-        return list(self._call("ls", tx, where))
+        try:
+            return list(self._call("ls", tx, where))
+        except Error as exc:
+            if exc.args[0] == errno.ENOENT:
+                return None
+            raise
 
     def mkdir(self, th: str, path: str) -> None:
         tx, where = self._tx(th), self._abs(path)
@@ -231,8 +213,6 @@ class Xs:
     def transaction_start(self) -> str:
         """A new transaction's handle, as ``"%X"``."""
         self._check_open()
-        if not hasattr(self._store, "transaction_start"):
-            raise error(errno.ENOSYS, "this store has no transactions")
         return f"{self._call('transaction_start', 0):X}"
 
     def transaction_end(self, transaction: str, abort: int = 0) -> bool:
@@ -248,34 +228,11 @@ class Xs:
         self._check_open()
         path = _str(path, "path")
         watch = _Watch(path, token)
-        if path in SPECIAL:
-            watch.homes = set(self._store.ls(DOMAINS)) if self._exists(0, DOMAINS) else set()
-            watch.handle = self._call("watch", 0, DOMAINS, lambda p: self._domain_event(watch, p))
-        else:
-            relative = not path.startswith("/")
-            strip = len(DOM0_HOME) + 1 if relative else 0
-            watch.handle = self._call(
-                "watch", 0, self._abs(path),
-                lambda p: self._queue(p[strip:] if relative else p, token))
+        relative = not path.startswith("/") and path not in SPECIAL_PATHS
+        where = self._abs(path) if relative else path
+        strip = len(DOM0_HOME) + 1 if relative else 0
+        watch.handle = self._call("watch", 0, where, lambda p: self._queue(p[strip:], token))
         self._watches.append(watch)
-
-    def _domain_event(self, watch: _Watch, path: str) -> None:
-        if path == DOMAINS and watch.handle is None:  # the registration event
-            self._queue(watch.path, watch.token)
-            return
-        match = _HOME.fullmatch(path)
-        if match is None:
-            return
-        there = self._exists(0, path)
-        known = match[1] in watch.homes
-        if there and not known:
-            watch.homes.add(match[1])
-            if watch.path == "@introduceDomain":
-                self._queue(watch.path, watch.token)
-        elif not there and known:
-            watch.homes.discard(match[1])
-            if watch.path == "@releaseDomain":
-                self._queue(watch.path, watch.token)
 
     def _queue(self, path: str, token: object) -> None:
         self._events.append((path, token))
