@@ -127,3 +127,13 @@ def test_bad_arguments_install_nothing(machine, hv: object, epoch: object) -> No
     with pytest.raises((TypeError, ValueError)), install(host, epoch=epoch):  # type: ignore[arg-type]
         pass
     assert time.sleep is real_sleep and "xen" not in sys.modules
+
+
+def test_sleeping_inside_a_simulation_event_is_refused(machine) -> None:  # type: ignore[no-untyped-def]
+    """time.sleep from an event would rerun the loop re-entrantly: a clear error instead."""
+    hv = machine()
+    with install(hv):
+        hv.sim.call_later(1.0, lambda: time.sleep(1.0))
+        with pytest.raises(RuntimeError, match="re-entrantly"):
+            hv.sim.run()
+    assert hv.sim.now == 1.0 and not hv.sim.running

@@ -225,3 +225,19 @@ def test_builtin_policies_see_the_host_only_as_dom0_does() -> None:
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) \
                     else [node.module or ""]
                 assert not any(n.startswith("xenballoon") for n in names), names
+
+
+def test_blocking_calls_from_any_simulation_event_are_refused(machine) -> None:  # type: ignore[no-untyped-def]
+    """A blocking policy call (here squeezed's free_memory) scheduled as a plain event
+    would run the loop re-entrantly: refused with a clear error, time intact."""
+    from xenballoon.policies.squeezed import Squeezed, xenopsd_nodes
+
+    hv = machine()
+    policy = Squeezed(interval=None)
+    attachment = attach_policy(hv, policy)
+    hv.create_domain(16384)
+    xenopsd_nodes(attachment.xs, 1, 1024, 16384 * 4)  # it could free, given time
+    hv.sim.call_later(2.0, lambda: policy.free_memory(200 * 1024))
+    with pytest.raises(RuntimeError, match="cannot sleep"):
+        hv.sim.run()
+    assert hv.sim.now == 2.0

@@ -77,6 +77,9 @@ def _clock(hv: Hypervisor, epoch: float) -> dict[str, Any]:
             raise InvalidType(f"sleep length must be a number, not {type(seconds).__name__}")
         if math.isnan(seconds) or seconds < 0:
             raise InvalidArgument("sleep length must be non-negative")
+        if sim.running:
+            raise RuntimeError("time.sleep inside a Simulation event would run the simulation "
+                               "re-entrantly: dom0 code runs outside its events")
         sim.advance(seconds)
 
     def now() -> float:

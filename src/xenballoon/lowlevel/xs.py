@@ -270,6 +270,9 @@ class Xs:
             event = self.check_watch()
             if event is not None:
                 return event
+            if sim.running:
+                raise error(errno.EDEADLK, "read_watch inside a Simulation event would block "
+                            "the simulation: use check_watch")
             when = sim.next_event()
             if when is None or when > deadline:
                 why = ("no event is left in the simulation" if when is None

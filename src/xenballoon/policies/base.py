@@ -111,7 +111,7 @@ class SimClock:
             self.in_event = outer
 
     def sleep(self, seconds: float) -> None:
-        if self.in_event:
+        if self.in_event or self.sim.running:
             raise RuntimeError("a policy cannot sleep inside a Simulation event: yield the "
                                "wait from an operation run with run_async")
         self.sim.advance(seconds)
