@@ -34,7 +34,8 @@ not copied):
 
 In simulation ``read_watch`` advances simulated time, event by event, until a watch
 fires; if no event is left that could make one fire, or ``block_limit`` simulated seconds
-pass, it raises ``Error(EDEADLK)`` instead of blocking forever.
+pass, it raises ``Error(EDEADLK)`` instead of blocking forever (and at once when called
+from inside a Simulation event, which must use ``check_watch``).
 """
 
 from __future__ import annotations
