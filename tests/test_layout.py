@@ -25,8 +25,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"linux"}),
     frozenset({"driver"}),
     frozenset({"frontend"}),
-    frozenset({"xenstored"}),
+    frozenset({"xenstored", "lowlevel"}),
     frozenset({"toolstack"}),
+    frozenset({"policies"}),
     frozenset({"scenarios", "perf"}),
     frozenset({"cli"}),
     frozenset({"__init__", "__main__"}),  # the public names, re-exported

@@ -53,6 +53,7 @@ class Simulation:
         self._queue: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._until: float | None = None
+        self._running = 0  # nesting depth of run()
 
     @property
     def now(self) -> float:
@@ -98,15 +99,19 @@ class Simulation:
                 raise InvalidArgument(f"cannot run until {until:g}s, before now ({self._now:g}s)")
         queue = self._queue
         self._until = until
-        while queue:
-            when, _, timer = queue[0]
-            if until is not None and when > until:
-                break
-            heapq.heappop(queue)
-            if timer.cancelled:
-                continue
-            self._now = when
-            timer.fn()
+        self._running += 1
+        try:
+            while queue:
+                when, _, timer = queue[0]
+                if until is not None and when > until:
+                    break
+                heapq.heappop(queue)
+                if timer.cancelled:
+                    continue
+                self._now = when
+                timer.fn()
+        finally:
+            self._running -= 1
         if until is not None:
             self._now = until
 
@@ -121,6 +126,11 @@ class Simulation:
     def until(self) -> float | None:
         """The ``until`` of the latest run(): where it stops, and time can be observed."""
         return self._until
+
+    @property
+    def running(self) -> bool:
+        """An event is running now (code that would block must not run the loop again)."""
+        return self._running > 0
 
     def next_event_time(self) -> float | None:
         """When the earliest pending (not cancelled) event is due; None if there is none."""
