@@ -24,7 +24,14 @@ from .core.abi import (
     PG_WORKLOAD,
 )
 from .driver import BalloonStats, BPState
-from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
+from .errors import (
+    InvalidArgument,
+    InvalidType,
+    InvariantError,
+    OutOfMemory,
+    ReentrancyError,
+    XenBalloonError,
+)
 from .frontend import Balloon, BalloonSysfs
 from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
 from .sim import Simulation, Timer
@@ -54,6 +61,7 @@ __all__ = [
     "PG_HIGHMEM",
     "PG_OFFLINE",
     "PG_WORKLOAD",
+    "ReentrancyError",
     "Resource",
     "Simulation",
     "Timer",
