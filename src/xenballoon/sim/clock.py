@@ -238,6 +238,7 @@ class Simulation:
 
     def _run(self, limit: float) -> None:
         times, buckets = self._times, self._buckets
+        last = self._now  # the last instant that ran an event
         while times:
             when = times[0]
             if when > limit:
@@ -248,6 +249,7 @@ class Simulation:
             # callbacks themselves.  (A reused timer may sit in a bucket twice: once run,
             # once pending; only the iterator knows which slot is being run.)
             slots = iter(bucket)
+            skipped = 0  # cancelled slots
             try:
                 for timer in slots:
                     fn = timer.fn
@@ -255,14 +257,20 @@ class Simulation:
                         timer.fn = None
                         fn()
                     else:
-                        self._cancelled -= 1
+                        skipped += 1
             except BaseException:
                 # The timers after the one that raised stay queued, in order.
+                self._cancelled -= skipped
                 del bucket[: len(bucket) - slots.__length_hint__()]
                 if not bucket:
                     heappop(times)
                     del buckets[when]
                 raise
+            self._cancelled -= skipped
+            if skipped == len(bucket):  # only cancelled slots: no event ran at `when`
+                self._now = last
+            else:
+                last = when
             heappop(times)
             del buckets[when]
 
