@@ -22,7 +22,7 @@ from .._log import pr_info
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
 from ..linux import Guest
-from ..sim import DelayedWork, NotifierChain
+from ..sim import DelayedWork, NotifierChain, guarded
 from ..xen import Domain
 from .reserve import Hotplug, NoHotplug, ReserveStrategy
 
@@ -70,6 +70,7 @@ _STATS = tuple(f.name for f in fields(BalloonStats))
 _BP_STATES = tuple(BPState(i) for i in range(len(BPState)))  # by value, without BPState()
 
 
+@guarded(getters=("stats", "credit"))
 class BalloonDriver:
     """``balloon_init()`` of balloon.c for one guest: the worker, the reservations, stats.
 

@@ -19,6 +19,7 @@ import re
 from .._log import log, pr_warn
 from .._validate import MAX_COUNT as MAX_TARGET
 from ..driver import BalloonDriver
+from ..sim import guarded
 from ..units import kb_to_pages
 from ..xen import WatchHandle
 
@@ -28,6 +29,7 @@ _DECIMAL = re.compile(r"[0-9]+")
 NODE = "memory/target"
 
 
+@guarded
 class TargetWatch:
     """``watch_target``: a write to ``memory/target`` (KiB) sets the balloon's target."""
 

@@ -14,7 +14,8 @@ compacted.  The wall clock is never read.
 
 Threads: the simulation owns its world's lock (`Simulation.lock`, see
 `xenballoon.sim.lock`).  `run` holds it while it runs events; `call_at`/`call_later`
-take it unless the calling thread holds it already (a callback does).  `run` may not be re-entered from a callback: time would go backwards.
+take it unless called from an event (whose thread holds it already).  `run` may not
+be re-entered from a callback: time would go backwards.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import math
 import threading
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush
+from operator import length_hint
 from threading import get_ident
 
 from ..errors import InvalidArgument, InvalidType, ReentrancyError
@@ -100,8 +102,6 @@ class Simulation:
             raise InvalidArgument(f"hz must be a positive integer, got {hz!r}")
         self.hz = hz
         self.lock = threading.RLock()
-        # Whether this thread holds the lock (one C call; RLock keeps the owner).
-        self._owned: Callable[[], bool] = self.lock._is_owned  # type: ignore[attr-defined]
         self._now = 0.0
         self._times: list[float] = []             # heap of the distinct pending times
         self._buckets: dict[float, list[Timer]] = {}
@@ -128,7 +128,7 @@ class Simulation:
     def call_at(self, when: float, fn: Callable[[], object]) -> Timer:
         """Run ``fn()`` at simulated time ``when`` (not in the past)."""
         lock = None
-        if not self._owned():  # not from an event, nor under the lock: take it
+        if self._runner != get_ident():  # not from an event: take the lock (re-entrant)
             lock = self.lock
             lock.acquire()
         try:
@@ -150,7 +150,7 @@ class Simulation:
         # NOTE: the lock test, the checks, the timer and the queueing are inlined, and the
         # timer is built without calling __init__: this is the hot path of every callback.
         lock = None
-        if not self._owned():  # not from an event, nor under the lock: take it
+        if self._runner != get_ident():  # not from an event: take the lock (re-entrant)
             lock = self.lock
             lock.acquire()
         try:
@@ -261,7 +261,7 @@ class Simulation:
             except BaseException:
                 # The timers after the one that raised stay queued, in order.
                 self._cancelled -= skipped
-                del bucket[: len(bucket) - slots.__length_hint__()]
+                del bucket[: len(bucket) - length_hint(slots)]
                 if not bucket:
                     heappop(times)
                     del buckets[when]

@@ -13,7 +13,7 @@ from typing import Any
 from .. import _validate, core
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
-from ..sim import Simulation
+from ..sim import Simulation, guarded
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .domain import Domain
 from .libxl import make_domain_home, memory_target_path, static_max_path
@@ -24,6 +24,7 @@ __all__ = ["Hypervisor"]
 MAX_HOST_PAGES = (1 << 32) - 2
 
 
+@guarded
 class Hypervisor:
     """A Xen host with ``total_pages`` frames of memory.
 
@@ -45,6 +46,7 @@ class Hypervisor:
         self._domains: dict[int, Domain] = {}
         self._next_domid = 1
         self.xenstore = XenStore()
+        self.xenstore.lock = self.lock  # type: ignore[attr-defined]  # one world, one lock
         self._xs = self.xenstore.connect(0)  # the toolstack's connection
 
     @property

@@ -36,6 +36,8 @@ import errno
 import re
 from collections.abc import Callable, Iterable
 
+from ..sim import guarded
+
 __all__ = ["XenStore", "XenStoreConnection", "WatchHandle",
            "XS_PERM_NONE", "XS_PERM_READ", "XS_PERM_WRITE", "XS_PERM_BOTH"]
 
@@ -157,6 +159,7 @@ class WatchHandle:
         return f"<WatchHandle {self.path!r}{'' if self.active else ' (removed)'}>"
 
 
+@guarded
 class XenStore:
     """An in-memory xenstored: ``read``, ``write``, ``rm``, ``ls`` and ``watch`` as dom0.
 
@@ -335,6 +338,7 @@ class XenStore:
 
 
 
+@guarded
 class XenStoreConnection:
     """One domain's connection to xenstored: every request is checked against permissions.
 
