@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from ..errors import InvalidType
+
 __all__ = ["guarded", "locked"]
 
 C = TypeVar("C", bound=type)
@@ -90,7 +92,7 @@ def guarded(cls: C | None = None, *, getters: Iterable[str] = ()) -> Any:
                 setattr(klass, name, locked(attr))
         unknown = names - {n for n, a in vars(klass).items() if isinstance(a, property)}
         if unknown:
-            raise TypeError(f"{klass.__name__} has no properties {sorted(unknown)}")
+            raise InvalidType(f"{klass.__name__} has no properties {sorted(unknown)}")
         return klass
 
     return apply if cls is None else apply(cls)
