@@ -178,3 +178,15 @@ def test_a_call_waits_while_another_thread_holds_the_world() -> None:
     t.join()
     assert seen == [100]
 
+
+
+def test_a_single_counter_is_read_without_waiting_for_the_world() -> None:
+    """What `xenballoon bench`'s progress thread does: read one counter while another
+    thread holds the world (a plain getter takes no lock, so it never waits)."""
+    hv, (b, _) = shared_world(xb.BACKEND)
+    values: list[int] = []
+    with hv.sim.lock:
+        t = threading.Thread(target=lambda: values.append(b.current_pages))
+        t.start()
+        t.join(timeout=60)
+        assert values == [256]
