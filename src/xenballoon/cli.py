@@ -1,4 +1,4 @@
-"""The ``xenballoon`` command: ``demo``, ``steer``, ``bench`` (and more as the project grows)."""
+"""The ``xenballoon`` command: ``demo``, ``steer``, ``bench``, ``run`` (and more as the project grows)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, bench, toolstack
+from . import __version__, bench, cli_run, toolstack
 from ._backend import BACKEND
 from .balloon import Balloon
 from .errors import InvariantError, XenBalloonError
@@ -18,6 +18,7 @@ from .guest import Guest
 from .hypervisor import Hypervisor
 from .scenario import MIB, run_demo
 from .sim import Simulation
+from .trace.io import MissingExtra
 
 
 def _mib(pages: int | None) -> str:
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="set the target in xenstore as dom0 (default) or in the guest's sysfs")
     steer.set_defaults(func=cmd_steer)
     bench.add_parser(sub)
+    cli_run.add_parser(sub)
     return parser
 
 
@@ -127,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=100)
     try:
         return int(args.func(args, console))
-    except (XenBalloonError, ValueError, OSError) as exc:
+    except (XenBalloonError, ValueError, OSError, MissingExtra) as exc:
         console.print(f"[red]xenballoon {args.command}: {exc}[/]")
         return 1
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import toolstack
 from ..errors import XenBalloonError
-from ..hypervisor import KIB_PER_PAGE
+from ..hypervisor import KIB_PER_PAGE, Domain
 from ..trace.io import Event
 from .build import World
 from .checks import matching
@@ -24,13 +24,20 @@ from .units import format_pages
 __all__ = ["ACTIONS", "schedule_timeline"]
 
 
+def _running(world: World, name: str) -> Domain:
+    """The running guest's domain (by object: xl's lookup by name scans every domain)."""
+    if name not in world.guests:
+        raise ValueError(f"domain '{name}' is not running")
+    return world.guests[name].domain
+
+
 def mem_set(world: World, event: Any, name: str) -> str:
-    toolstack.mem_set(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    toolstack.mem_set(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"target {format_pages(event.size)}"
 
 
 def mem_max(world: World, event: Any, name: str) -> str:
-    toolstack.mem_max(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    toolstack.mem_max(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"max {format_pages(event.size)}"
 
 
@@ -64,8 +71,7 @@ def fault(world: World, event: Any, name: str) -> str:
         world.hypervisor.inject_increase_fault(event.calls, event.max_frames)
         return (f"next {event.calls} populate call(s) do at most {event.max_frames} "
                 "frame(s)")
-    if name not in world.guests:
-        raise ValueError(f"domain '{name}' is not running")
+    _running(world, name)
     world.guests[name].fail_next_allocations(event.count)
     return f"next {event.count} page allocation(s) of the driver fail"
 

@@ -21,7 +21,7 @@ from ..trace.io import Event, Trace
 from ..trace.recorder import Recorder
 from .build import World, build_world
 from .events import schedule_timeline
-from .spec import ScenarioSpec, load_spec
+from .spec import ScenarioError, ScenarioSpec, load_spec, source_name
 
 __all__ = ["Result", "run_scenario"]
 
@@ -114,7 +114,10 @@ def run_scenario(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[st
     """
     started = time.perf_counter()
     spec = load_spec(source)
-    world = build_world(spec)
+    try:
+        world = build_world(spec)
+    except ScenarioError as exc:
+        raise ScenarioError(exc.problems, source_name(source)) from None
     sim, duration = world.sim, spec.simulation.duration
     times = np.arange(spec.nr_samples, dtype=np.float64) * spec.simulation.sample
     log: list[Event] = []

@@ -274,16 +274,20 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return tomllib.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def source_name(source: object) -> str:
+    """How errors name a scenario: its file, or just "scenario"."""
+    return f"scenario file {source}" if isinstance(source, (str, os.PathLike)) else "scenario"
+
+
 def load_spec(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str]) -> ScenarioSpec:
     """A checked scenario from a TOML file path, a dict, or an already checked spec."""
     from .checks import check_relations, pydantic_problems
 
     if isinstance(source, ScenarioSpec):
         return source
-    name = "scenario"
+    name = source_name(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        name = f"scenario file {path}"
         try:
             data: Any = read_toml(path)
         except tomllib.TOMLDecodeError as exc:

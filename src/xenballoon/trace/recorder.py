@@ -22,12 +22,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..balloon import Balloon, BPState
-from ..hypervisor import Hypervisor
+from ..hypervisor import PAGE_SIZE, Hypervisor
 from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
 
 __all__ = ["Recorder", "TargetEpisode", "read_balloon"]
 
 DONE = int(BPState.DONE)
+PAGES_PER_MIB = (1 << 20) // PAGE_SIZE
+
+
+def _mib(pages: int) -> str:
+    return f"{int(pages) / PAGES_PER_MIB:,.4g}"
 
 
 @dataclass
@@ -86,8 +91,8 @@ class Recorder:
         if state != DONE or old != DONE:
             self.events.append(Event(self.hv.sim.now, self.domains[column], "balloon",
                                      f"{BPState(state).name}: current "
-                                     f"{int(self.live[1, column])} of "
-                                     f"{int(self.live[0, column])} pages"))
+                                     f"{_mib(self.live[1, column])} of target "
+                                     f"{_mib(self.live[0, column])} MiB"))
 
     def refresh(self, column: int, balloon: Balloon) -> int:
         """Re-read one domain; note a new target and a reached one."""

@@ -1,0 +1,152 @@
+"""``xenballoon run``: run a scenario file (or a built-in example) and show what happened.
+
+Prints the timeline, then a summary table (one row per domain, or per balloon state when
+there are many domains) and the host's numbers; writes the trace (``--trace``, .csv or
+.parquet), a plot (``--plot``, .png or .svg) and the summary (``--json``) on request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .scenarios import examples
+from .scenarios.run import Result, run_scenario
+from .trace.io import Event, MissingExtra
+
+__all__ = ["add_parser", "cmd_run"]
+
+MIB = 256  # pages per MiB
+MAX_ROWS = 24        # domains listed one per row; above, one row per balloon state
+MAX_EVENTS = 40      # timeline lines printed
+STYLE = {"DONE": "green", "EAGAIN": "yellow", "ECANCELED": "red", "WAIT": "cyan"}
+EXTRAS = {".png": ("matplotlib", "plot"), ".svg": ("matplotlib", "plot"),
+          ".parquet": ("pyarrow", "trace"), ".pq": ("pyarrow", "trace"), ".csv": (None, "")}
+
+
+def _mib(pages: int) -> str:
+    return f"{pages / MIB:,.1f}"
+
+
+def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> None:
+    """Refuse an unknown suffix or a missing extra before the run, not after it."""
+    if path is None:
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(f"{option} {path}: expected a {' or '.join(allowed)} file name")
+    module, extra = EXTRAS[suffix]
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise MissingExtra(f"{option} {suffix}", extra, module)
+
+
+def _timeline(console: Console, events: list[Event]) -> None:
+    table = Table(title="timeline", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("t (s)", "domain", "action", "what happened"):
+        table.add_column(col, justify="right" if col == "t (s)" else "left", no_wrap=col != "what happened")
+    for e in events[:MAX_EVENTS]:
+        state = e.detail.split(":", 1)[0] if e.action == "balloon" else ""
+        detail = f"[{STYLE[state]}]{e.detail}[/]" if state in STYLE else e.detail
+        table.add_row(f"{e.time:.2f}", e.domain, e.action, detail)
+    console.print(table)
+    if len(events) > MAX_EVENTS:
+        console.print(f"... and {len(events) - MAX_EVENTS:,} more events")
+
+
+def _domains(console: Console, summary: dict[str, Any]) -> None:
+    domains = summary["domains"]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+                  title="domains (MiB; time to reach the last target, simulated s)")
+    if len(domains) <= MAX_ROWS:
+        for col in ("domain", "state", "current", "target", "balloon", "to target",
+                    "OOM kills"):
+            table.add_column(col, justify="left" if col in ("domain", "state") else "right")
+        for name, d in domains.items():
+            seconds = d["time_to_target"]
+            table.add_row(name, f"[{STYLE.get(d['state'], '')}]{d['state']}[/]",
+                          _mib(d["current_pages"]), _mib(d["target_pages"]),
+                          _mib(d["balloon_pages"]),
+                          "not reached" if seconds is None else f"{seconds:g}",
+                          str(d["oom_kills"]))
+    else:
+        for col in ("state", "domains", "current", "target", "not at target", "slowest"):
+            table.add_column(col, justify="left" if col == "state" else "right")
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for d in domains.values():
+            groups.setdefault(d["state"], []).append(d)
+        for state, rows in sorted(groups.items()):
+            times = [r["time_to_target"] for r in rows if r["time_to_target"] is not None]
+            table.add_row(f"[{STYLE.get(state, '')}]{state}[/]", f"{len(rows):,}",
+                          _mib(sum(r["current_pages"] for r in rows)),
+                          _mib(sum(r["target_pages"] for r in rows)),
+                          f"{sum(r['current_pages'] != r['target_pages'] for r in rows):,}",
+                          f"{max(times):g} s" if times else "")
+    console.print(table)
+
+
+def _host(console: Console, summary: dict[str, Any], result: Result) -> None:
+    host = summary["host"]
+    console.print(f"host: {_mib(host['total_pages'])} MiB, free {_mib(host['free_pages'])} "
+                  f"MiB at the end, at least {_mib(host['min_free_pages'])} MiB free "
+                  f"throughout; {host['leaks']} data leaks")
+    console.print(f"ran {summary['duration']:g} simulated s in {result.wall_seconds:.2f} s "
+                  f"(backend {summary['backend']})")
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if args.list or (args.file is None and args.example is None):
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="built-in examples "
+                      "(xenballoon run --example NAME)", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("what it shows")
+        for name in examples.names():
+            table.add_row(name, examples.describe(name))
+        console.print(table)
+        return 0 if args.list else 2
+    if args.file is not None and args.example is not None:
+        raise ValueError("give a FILE or --example NAME, not both")
+    _check_output(args.trace, "--trace", (".csv", ".parquet", ".pq"))
+    _check_output(args.plot, "--plot", (".png", ".svg"))
+    source = examples.path(args.example) if args.example else Path(args.file)
+    result = run_scenario(source, progress=console.is_terminal)
+    if result.spec.description:
+        console.print(result.spec.description, highlight=False)
+    _timeline(console, [e for e in result.events])
+    _domains(console, result.summary)
+    _host(console, result.summary, result)
+    if args.trace:
+        result.trace.write(args.trace)
+        console.print(f"trace written to {args.trace}")
+    if args.plot:
+        result.plot(args.plot)
+        console.print(f"plot written to {args.plot}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.summary, indent=2) + "\n",
+                                   encoding="utf-8")
+        console.print(f"summary written to {args.json}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``xenballoon run`` on the CLI's subparsers."""
+    p = sub.add_parser("run", help="run a scenario file and summarise it",
+                       description="Run a scenario (a TOML file: host, guests, policy and a "
+                                   "timeline of events) in simulated time; print the "
+                                   "timeline and a summary; optionally write the trace, a "
+                                   "plot and the summary as JSON.")
+    p.add_argument("file", nargs="?", metavar="FILE", help="the scenario file (.toml)")
+    p.add_argument("--example", metavar="NAME", help="run a built-in example instead")
+    p.add_argument("--list", action="store_true", help="list the built-in examples")
+    p.add_argument("--trace", metavar="PATH", help="write the trace (.csv, or .parquet "
+                   "with the 'trace' extra)")
+    p.add_argument("--plot", metavar="PATH", help="write a plot (.png or .svg; the 'plot' "
+                   "extra)")
+    p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
+    p.set_defaults(func=cmd_run)
