@@ -1,4 +1,4 @@
-"""The ``xenballoon`` command: ``demo``, ``steer``, ``bench``, ``run`` (and more as the project grows)."""
+"""The ``xenballoon`` command: ``demo``, ``steer``, ``bench``, ``run`` (more as it grows)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, bench, cli_run, toolstack
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, console))
     except (XenBalloonError, ValueError, OSError, MissingExtra) as exc:
-        console.print(f"[red]xenballoon {args.command}: {exc}[/]")
+        console.print(f"[red]xenballoon {args.command}: {escape(str(exc))}[/]")
         return 1
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .scenarios import examples
@@ -50,11 +51,13 @@ def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> No
 def _timeline(console: Console, events: list[Event]) -> None:
     table = Table(title="timeline", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("t (s)", "domain", "action", "what happened"):
-        table.add_column(col, justify="right" if col == "t (s)" else "left", no_wrap=col != "what happened")
+        table.add_column(col, justify="right" if col == "t (s)" else "left",
+                         no_wrap=col != "what happened")
     for e in events[:MAX_EVENTS]:
         state = e.detail.split(":", 1)[0] if e.action == "balloon" else ""
-        detail = f"[{STYLE[state]}]{e.detail}[/]" if state in STYLE else e.detail
-        table.add_row(f"{e.time:.2f}", e.domain, e.action, detail)
+        detail = escape(e.detail)
+        table.add_row(f"{e.time:.2f}", escape(e.domain), e.action,
+                      f"[{STYLE[state]}]{detail}[/]" if state in STYLE else detail)
     console.print(table)
     if len(events) > MAX_EVENTS:
         console.print(f"... and {len(events) - MAX_EVENTS:,} more events")
@@ -117,7 +120,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     source = examples.path(args.example) if args.example else Path(args.file)
     result = run_scenario(source, progress=console.is_terminal)
     if result.spec.description:
-        console.print(result.spec.description, highlight=False)
+        console.print(result.spec.description, highlight=False, markup=False)
     _timeline(console, [e for e in result.events])
     _domains(console, result.summary)
     _host(console, result.summary, result)

@@ -9,6 +9,7 @@ on, as it would on a host.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -119,4 +120,4 @@ def schedule_timeline(world: World, log: list[Event],
                 after(name)
 
     for event in sorted(world.spec.event, key=lambda e: e.at):
-        world.sim.call_at(event.at, lambda event=event: fire(event))
+        world.sim.call_at(event.at, functools.partial(fire, event))

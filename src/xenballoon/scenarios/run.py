@@ -56,14 +56,15 @@ class Result:
 def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
     hv = world.hypervisor
     domains: dict[str, Any] = {}
-    for column, name in enumerate(recorder.domains):
+    for name in recorder.domains:
         balloon = world.balloons.get(name)
         episodes = recorder.episodes[name]
         if balloon is not None:
             s = balloon.stats
             state = balloon.state.name
-            row = {"current_pages": s.current_pages, "target_pages": s.target_pages,
-                   "balloon_pages": s.balloon_low + s.balloon_high}
+            row: dict[str, Any] = {"current_pages": s.current_pages,
+                                   "target_pages": s.target_pages,
+                                   "balloon_pages": s.balloon_low + s.balloon_high}
         else:
             state = "destroyed" if episodes else "not running"
             row = {"current_pages": 0, "target_pages": 0, "balloon_pages": 0}

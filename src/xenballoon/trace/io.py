@@ -118,7 +118,8 @@ class Trace:
         names = np.array(self.domains, dtype=object)[cols["domain"]]
         states = np.array(STATES, dtype=object)[cols["state"]]
         rows = zip(np.char.mod("%.6g", cols["time"]).tolist(), names.tolist(), states.tolist(),
-                   *(cols[m].tolist() for m in (*PAGE_METRICS, "host_free_pages")))
+                   *(cols[m].tolist() for m in (*PAGE_METRICS, "host_free_pages")),
+                   strict=True)
         with Path(path).open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
