@@ -3,41 +3,21 @@
  * allocator and the hypervisor.
  *
  * increase_reservation and decrease_reservation are the hot path.  They do
- * what pycore's per-page helpers do, in the same order where the order shows
+ * what the Python core's per-page helpers do, in the same order where the order shows
  * (list links, free stack, counters), but in a few tight loops over locals
  * and without waiting on each list link (xb_follow). */
 #include "xb_impl.h"
 
-/* balloon_append: lowmem at the head, highmem at the tail */
-static inline void append_page(xb_guest *g, uint32_t pfn)
-{
-    uint8_t f = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_BALLOON);
-    g->flags[pfn] = f;
-    if (f & XB_PG_HIGHMEM) {
-        g->next[pfn] = XB_NIL;
-        if (g->balloon_tail == XB_NIL)
-            g->balloon_head = pfn;
-        else
-            g->next[g->balloon_tail] = pfn;
-        g->balloon_tail = pfn;
-        g->stats.balloon_high++;
-    } else {
-        g->next[pfn] = g->balloon_head;
-        g->balloon_head = pfn;
-        if (g->balloon_tail == XB_NIL)
-            g->balloon_tail = pfn;
-        g->stats.balloon_low++;
-    }
-}
-
+/* twin: core/_py/balloon.py:balloon_append */
 void xb_balloon_append(xb_guest *g, uint32_t pfn)
 {
-    if (pfn < g->nr_pfns) /* pycore raises IndexError */
-        append_page(g, pfn);
+    if (pfn < g->nr_pfns) /* the Python core raises IndexError */
+        xb_append_page(g, pfn);
 }
 
 /* balloon_retrieve: take the page at the balloon head, if there is one (and,
- * with require_lowmem, if it is lowmem) */
+ * with require_lowmem, if it is lowmem)
+ * twin: core/_py/balloon.py:balloon_retrieve */
 uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem)
 {
     uint32_t pfn = g->balloon_head;
@@ -59,10 +39,11 @@ uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem)
 }
 
 /* increase_reservation: populate up to batch pages from the balloon head and
- * give them to the allocator.  One walk does pycore's three loops (gather
+ * give them to the allocator.  One walk does the Python core's three loops (gather
  * frame_list, XENMEM_populate_physmap, balloon_retrieve + free_reserved_page):
  * page i is retrieved only once it is populated, which is what rc pages of
- * retrieves after the hypercall amount to. */
+ * retrieves after the hypercall amount to.
+ * twin: core/_py/balloon.py:increase_reservation */
 int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
 {
     xb_domain *d = g->dom;
@@ -110,7 +91,7 @@ int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
         if (pfn == XB_NIL)
             g->balloon_tail = XB_NIL;
     }
-    /* the rest of frame_list, as pycore gathers it before the hypercall */
+    /* the rest of frame_list, as the Python core gathers it before the hypercall */
     for (uint64_t i = rc; i < nr_pages && pfn != XB_NIL; i++) {
         frame_list[i] = pfn;
         pfn = next[pfn];
@@ -147,7 +128,8 @@ int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
  * page leaves the allocator for the balloon (its flags), and its frame goes
  * back to Xen (XENMEM_decrease_reservation; scrub is xen_scrub_pages or the
  * hypervisor's own, a constant in each inlined copy).  Returns nonzero if a
- * page's zone is not `zone`, that of the free list it came from. */
+ * page's zone is not `zone`, that of the free list it came from.
+ * twin: core/_py/balloon.py:decrease_reservation (its commit loop) */
 static inline unsigned release_staged(xb_guest *g, uint64_t from, uint64_t to, unsigned zone,
                                       const int scrub)
 {
@@ -179,7 +161,8 @@ static inline unsigned release_staged(xb_guest *g, uint64_t from, uint64_t to, u
 }
 
 /* ... second half: balloon_append's links, page by page in frame_list order.
- * Returns the number of highmem pages. */
+ * Returns the number of highmem pages.
+ * twin: core/_py/balloon.py:decrease_reservation (balloon_append per page) */
 static uint64_t link_staged(xb_guest *g, uint64_t k)
 {
     const uint8_t *flags = g->flags;
@@ -212,7 +195,8 @@ static uint64_t link_staged(xb_guest *g, uint64_t k)
 /* The same links when every page has its list's zone (always, unless flags
  * were changed from Python): the lowmem pages go to the balloon head in the
  * order their free list chained them, so they keep its links but the last;
- * only the highmem pages, reversed at the tail, are relinked. */
+ * only the highmem pages, reversed at the tail, are relinked.
+ * twin: core/_py/balloon.py:decrease_reservation (balloon_append per page) */
 static void link_staged_by_zone(xb_guest *g, uint64_t nl, uint64_t k)
 {
     uint32_t *next = g->next;
@@ -238,9 +222,10 @@ static void link_staged_by_zone(xb_guest *g, uint64_t nl, uint64_t k)
 /* decrease_reservation with GFP gfp; *taken = pages moved to the balloon.
  *
  * Pass 1 walks the free lists without changing them and stages the pages in
- * frame_list in the order pycore hands them to Xen (the reverse of allocation:
+ * frame_list in the order the Python core hands them to Xen (the reverse of allocation:
  * list_add() reversed them); a page Xen could not take back makes it XB_BUG
- * with nothing changed, as pycore's undo leaves it.  Pass 2 commits. */
+ * with nothing changed, as the Python core's undo leaves it.  Pass 2 commits.
+ * twin: core/_py/balloon.py:decrease_reservation */
 static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
 {
     *taken = 0;
@@ -303,15 +288,17 @@ static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
     return k < nr_pages ? XB_BP_EAGAIN : XB_BP_DONE;
 }
 
+/* twin: core/_py/balloon.py:decrease_reservation */
 int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp)
 {
     uint64_t taken;
     return decrease(g, nr_pages, gfp, &taken);
 }
 
-/* balloon_process's loop body, up to update_schedule (pycore's balloon_turn).
+/* balloon_process's loop body, up to update_schedule (the Python core's balloon_turn).
  * The Python worker calls it once per turn: one call instead of a dozen
- * field reads and three calls through the cffi boundary per frame_list. */
+ * field reads and three calls through the cffi boundary per frame_list.
+ * twin: core/_py/balloon.py:balloon_turn */
 int xb_balloon_turn(xb_guest *g)
 {
     const xb_stats *s = &g->stats;
@@ -340,7 +327,8 @@ int xb_balloon_turn(xb_guest *g)
 
 /* alloc_xenballooned_pages, all or nothing: refuses up front where the seed
  * would fail, then takes lowmem pages from the balloon, ballooning more
- * (add_ballooned_pages) when it runs dry. */
+ * (add_ballooned_pages) when it runs dry.
+ * twin: core/_py/balloon.py:alloc_xenballooned_pages */
 int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
 {
     int64_t bl = g->stats.balloon_low;
@@ -376,12 +364,12 @@ int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
         uint64_t fail_before = g->fail_page_allocs, taken;
         int rc = decrease(g, nr_pages - pgno, XB_GFP_USER, &taken);
         if (rc == XB_BUG || (taken == 0 && g->fail_page_allocs == fail_before)) {
-            /* Nothing changed, so pycore would loop here for ever (batch 0,
+            /* Nothing changed, so the Python core would loop here for ever (batch 0,
              * or balloon_low larger than the list).  Give up as the kernel's
              * out_undo does: the pages back to the balloon, and the target. */
             for (uint64_t i = 0; i < pgno; i++) {
                 g->flags[out[i]] &= (uint8_t)~XB_PG_HANDED;
-                append_page(g, (uint32_t)out[i]);
+                xb_append_page(g, (uint32_t)out[i]);
             }
             g->stats.target_unpopulated -= (int64_t)nr_pages;
             return rc == XB_BUG ? XB_BUG : XB_ENOMEM;
@@ -390,6 +378,7 @@ int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
     return 0;
 }
 
+/* twin: core/_py/balloon.py:free_xenballooned_pages */
 int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n)
 {
     uint64_t bad = xb_mark_all(g, pfns, n, XB_PG_HANDED);
@@ -398,14 +387,15 @@ int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n
     for (uint64_t i = 0; i < n; i++) {
         uint32_t pfn = (uint32_t)pfns[i];
         g->flags[pfn] &= (uint8_t)~(XB_PG_HANDED | XB_PG_MARK);
-        append_page(g, pfn);
+        xb_append_page(g, pfn);
     }
     g->stats.target_unpopulated -= (int64_t)n;
     return (int64_t)n;
 }
 
 /* balloon_add_region: unpopulated, stateless pfns (hotplugged or offline
- * address space) go to the balloon and count as the driver's total. */
+ * address space) go to the balloon and count as the driver's total.
+ * twin: core/_py/balloon.py:balloon_add_region */
 int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n)
 {
     if (n > g->nr_pfns || start_pfn > g->nr_pfns - n)
@@ -414,11 +404,12 @@ int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n)
         if (g->flags[pfn] & XB_PG_STATE)
             return XB_EINVAL;
     for (uint64_t pfn = start_pfn; pfn < start_pfn + n; pfn++)
-        append_page(g, (uint32_t)pfn);
+        xb_append_page(g, (uint32_t)pfn);
     g->stats.total_pages += (int64_t)n;
     return 0;
 }
 
+/* twin: core/_py/balloon.py:ballooned_pfns */
 uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max)
 {
     uint32_t pfn = g->balloon_head;
@@ -428,46 +419,4 @@ uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max)
         pfn = g->next[pfn];
     }
     return i;
-}
-
-/* --- memory hotplug --- */
-
-/* add_memory_resource's memmap: the holes start_pfn.. exist now, offline */
-int xb_add_memory(xb_guest *g, uint64_t start_pfn, uint64_t n)
-{
-    if (n > XB_MAX_GFNS || start_pfn > XB_MAX_GFNS - n)
-        return XB_EINVAL;
-    if (n == 0)
-        return 0;
-    xb_domain *d = g->dom;
-    uint64_t end = start_pfn + n;
-    for (uint64_t pfn = start_pfn; pfn < end; pfn++) {
-        if (pfn < g->nr_pfns && (g->flags[pfn] & XB_PG_STATE))
-            return XB_EINVAL;
-        if (pfn < d->nr_gfns && d->p2m[pfn] != XB_NIL)
-            return XB_EINVAL;
-    }
-    int rc = xb_guest_grow(g, end);
-    if (rc == 0)
-        rc = xb_domain_grow(d, end);
-    if (rc != 0)
-        return rc; /* out of memory: at most the arrays grew, with holes */
-    uint8_t *flags = g->flags;
-    for (uint64_t pfn = start_pfn; pfn < end; pfn++)
-        flags[pfn] |= XB_PG_OFFLINE;
-    return 0;
-}
-
-/* xen_online_page for a range: each offline page goes to the balloon, in
- * ascending pfn order (so lowmem pages end up reversed at the head) */
-int xb_online_pages(xb_guest *g, uint64_t start_pfn, uint64_t n)
-{
-    if (n > g->nr_pfns || start_pfn > g->nr_pfns - n)
-        return XB_EINVAL;
-    for (uint64_t pfn = start_pfn; pfn < start_pfn + n; pfn++)
-        if ((g->flags[pfn] & XB_PG_STATE) != XB_PG_OFFLINE)
-            return XB_EINVAL;
-    for (uint64_t pfn = start_pfn; pfn < start_pfn + n; pfn++)
-        append_page(g, (uint32_t)pfn); /* clears XB_PG_OFFLINE with the other state bits */
-    return 0;
 }

@@ -3,7 +3,8 @@
 #include "xb_impl.h"
 
 /* gfn is populated with a frame this host owns, and the pool has room for it
- * (the pool is full only if a frame is mapped twice: a corrupt p2m) */
+ * (the pool is full only if a frame is mapped twice: a corrupt p2m)
+ * twin: none (a bounds check Python gets from IndexError) */
 static inline int releasable(const xb_domain *d, uint64_t gfn)
 {
     const xb_host *h = d->host;
@@ -14,7 +15,8 @@ static inline int releasable(const xb_domain *d, uint64_t gfn)
 }
 
 /* _release_frame: unmap gfn and push its frame on the pool (scrubbed if the
- * hypervisor scrubs freed frames) */
+ * hypervisor scrubs freed frames)
+ * twin: core/_py/domain.py:_release_frame */
 static inline void release_frame(xb_domain *d, uint64_t gfn)
 {
     xb_host *h = d->host;
@@ -27,7 +29,8 @@ static inline void release_frame(xb_domain *d, uint64_t gfn)
 }
 
 /* _hand_frame: pop the pool's top frame for domid, counting a leak when it
- * still holds another domain's data (the callers keep top and leaks in locals) */
+ * still holds another domain's data (the callers keep top and leaks in locals)
+ * twin: core/_py/domain.py:_hand_frame */
 static inline uint32_t hand_frame(const uint32_t *stack, const uint32_t *tag, uint32_t domid,
                                   uint64_t *top, uint64_t *leaks)
 {
@@ -37,6 +40,7 @@ static inline uint32_t hand_frame(const uint32_t *stack, const uint32_t *tag, ui
     return mfn;
 }
 
+/* twin: core/_py/domain.py:domain_new */
 xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t max_pages)
 {
     if (memory > h->free_pages || memory > XB_MAX_GFNS)
@@ -63,7 +67,8 @@ xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t m
 }
 
 /* Every frame back to the pool; the domain stays usable, unpopulated.  A
- * frame the host cannot take back (corrupt p2m) stays mapped. */
+ * frame the host cannot take back (corrupt p2m) stays mapped.
+ * twin: core/_py/domain.py:domain_release */
 void xb_domain_release(xb_domain *d)
 {
     for (uint64_t gfn = 0; gfn < d->nr_gfns; gfn++)
@@ -71,8 +76,9 @@ void xb_domain_release(xb_domain *d)
             release_frame(d, gfn);
 }
 
-/* Only memory: like a dropped pycore Domain, the frames it holds are not
- * returned (domain_release does that). */
+/* Only memory: like a dropped Python Domain, the frames it holds are not
+ * returned (domain_release does that).
+ * twin: none (memory only: Python drops a Domain) */
 void xb_domain_free(xb_domain *d)
 {
     if (!d)
@@ -81,6 +87,7 @@ void xb_domain_free(xb_domain *d)
     free(d);
 }
 
+/* twin: core/_py/domain.py:domain_grow */
 int xb_domain_grow(xb_domain *d, uint64_t nr_gfns)
 {
     if (nr_gfns <= d->nr_gfns)
@@ -97,13 +104,15 @@ int xb_domain_grow(xb_domain *d, uint64_t nr_gfns)
     return 0;
 }
 
+/* twin: core/_py/domain.py:domain_state_bytes */
 uint64_t xb_domain_state_bytes(const xb_domain *d)
 {
     return d->nr_gfns * 4;
 }
 
 /* XENMEM_populate_physmap: populate gfns in turn, stopping at the first that
- * fails (already populated, beyond the physmap, pool empty, max_pages). */
+ * fails (already populated, beyond the physmap, pool empty, max_pages).
+ * twin: core/_py/domain.py:xenmem_populate_physmap */
 int64_t xb_xenmem_populate_physmap(xb_domain *d, const uint64_t *gfns, uint64_t n)
 {
     xb_host *h = d->host;
@@ -125,7 +134,8 @@ int64_t xb_xenmem_populate_physmap(xb_domain *d, const uint64_t *gfns, uint64_t 
 }
 
 /* XENMEM_decrease_reservation: release gfns in turn, stopping at the first
- * not populated. */
+ * not populated.
+ * twin: core/_py/domain.py:xenmem_decrease_reservation */
 int64_t xb_xenmem_decrease_reservation(xb_domain *d, const uint64_t *gfns, uint64_t n)
 {
     uint64_t done = 0;

@@ -3,13 +3,13 @@
  * takes pages from it, highmem first. */
 #include "xb_impl.h"
 
-/* 1 for highmem: the free list the page belongs on */
+/* 1 for highmem: the free list the page belongs on; twin: core/_py/guest.py:_zone */
 static inline int zone_of(const xb_guest *g, uint32_t pfn)
 {
     return (g->flags[pfn] & XB_PG_HIGHMEM) ? 1 : 0;
 }
 
-/* _free_page */
+/* give a page to its zone's free list (LIFO); twin: core/_py/guest.py:free_page */
 static inline void free_page(xb_guest *g, uint32_t pfn)
 {
     int z = zone_of(g, pfn);
@@ -19,7 +19,8 @@ static inline void free_page(xb_guest *g, uint32_t pfn)
     g->flags[pfn] = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_FREE);
 }
 
-/* flags of new pfns [from, to): only the constant highmem bit */
+/* flags of new pfns [from, to): only the constant highmem bit
+ * twin: core/_py/guest.py:guest_new and guest_grow (their flag loops) */
 static void init_pfns(xb_guest *g, uint64_t from, uint64_t to)
 {
     uint64_t low = g->lowmem_pages < from ? from : xb_min(g->lowmem_pages, to);
@@ -28,6 +29,7 @@ static void init_pfns(xb_guest *g, uint64_t from, uint64_t to)
     memset(g->next + from, 0xff, (size_t)(to - from) * sizeof(uint32_t));
 }
 
+/* twin: core/_py/guest.py:guest_new */
 xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
                        uint64_t reserve_pages, uint64_t batch, int scrub_pages)
 {
@@ -64,6 +66,7 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
     return g;
 }
 
+/* twin: none (memory only: Python drops a Guest) */
 void xb_guest_free(xb_guest *g)
 {
     if (!g)
@@ -74,6 +77,7 @@ void xb_guest_free(xb_guest *g)
     free(g);
 }
 
+/* twin: core/_py/guest.py:guest_grow */
 int xb_guest_grow(xb_guest *g, uint64_t nr_pfns)
 {
     if (nr_pfns <= g->nr_pfns)
@@ -95,7 +99,8 @@ int xb_guest_grow(xb_guest *g, uint64_t nr_pfns)
     return 0;
 }
 
-/* the driver's batch size: frame_list is made anew, zeroed */
+/* the driver's batch size: frame_list is made anew, zeroed
+ * twin: core/_py/guest.py:guest_set_batch */
 int xb_guest_set_batch(xb_guest *g, uint64_t batch)
 {
     if (batch > SIZE_MAX / sizeof(uint64_t))
@@ -109,6 +114,7 @@ int xb_guest_set_batch(xb_guest *g, uint64_t batch)
     return 0;
 }
 
+/* twin: core/_py/guest.py:guest_state_bytes */
 uint64_t xb_guest_state_bytes(const xb_guest *g)
 {
     return g->capacity * (1 + 4) + g->batch * 8;
@@ -118,7 +124,8 @@ uint64_t xb_guest_state_bytes(const xb_guest *g)
 
 /* take n pages off free list z for the workload, writing the domain's data
  * into their frames; returns how many it took (fewer only if the list is
- * shorter than nr_free says: a corrupt state) */
+ * shorter than nr_free says: a corrupt state)
+ * twin: core/_py/guest.py:workload_alloc (its loop, with _take_free) */
 static uint64_t take_for_workload(xb_guest *g, int z, uint64_t n, uint64_t *out)
 {
     xb_domain *d = g->dom;
@@ -133,7 +140,7 @@ static uint64_t take_for_workload(xb_guest *g, int z, uint64_t n, uint64_t *out)
         next[pfn] = XB_NIL;
         flags[pfn] = (uint8_t)((flags[pfn] & ~XB_PG_FREE) | XB_PG_WORKLOAD);
         /* a free page is populated unless the p2m was changed behind the
-         * guest's back; then there is no frame to write (pycore raises) */
+         * guest's back; then there is no frame to write (the Python core raises) */
         if (pfn < nr_gfns && p2m[pfn] < total)
             tag[p2m[pfn]] = domid;
         out[i] = pfn;
@@ -144,6 +151,7 @@ static uint64_t take_for_workload(xb_guest *g, int z, uint64_t n, uint64_t *out)
     return i;
 }
 
+/* twin: core/_py/guest.py:workload_alloc */
 int xb_workload_alloc(xb_guest *g, uint64_t n, uint64_t *out)
 {
     if (n > g->nr_free[0] + g->nr_free[1])
@@ -155,6 +163,7 @@ int xb_workload_alloc(xb_guest *g, uint64_t n, uint64_t *out)
     return got == n ? 0 : XB_ENOMEM;
 }
 
+/* twin: core/_py/guest.py:workload_free */
 int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 {
     uint64_t bad = xb_mark_all(g, pfns, n, XB_PG_WORKLOAD);
@@ -170,16 +179,10 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 
 /* --- consistency --- */
 
-#define FAIL(...)                                            \
-    do {                                                     \
-        snprintf(msg, (size_t)msg_len, __VA_ARGS__);         \
-        rc = -1;                                             \
-        goto out;                                            \
-    } while (0)
-
 /* Every pfn in one state, lists consistent with flags and counters; handed-out
  * pages are lowmem and number target_unpopulated; a workload page's frame holds
- * the workload's data; the domain holds exactly the populated pfns. */
+ * the workload's data; the domain holds exactly the populated pfns.
+ * twin: core/_py/guest.py:guest_check */
 int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
 {
     typedef unsigned long long ull;

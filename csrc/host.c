@@ -3,6 +3,7 @@
  * to a domain while holding another domain's data is a leak. */
 #include "xb_impl.h"
 
+/* twin: core/_py/host.py:host_new */
 xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
 {
     /* mfns are 32-bit and XB_NIL is reserved */
@@ -29,6 +30,7 @@ xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
     return h;
 }
 
+/* twin: none (memory only: Python drops a Host) */
 void xb_host_free(xb_host *h)
 {
     if (!h)
@@ -38,19 +40,14 @@ void xb_host_free(xb_host *h)
     free(h);
 }
 
+/* twin: core/_py/host.py:host_state_bytes */
 uint64_t xb_host_state_bytes(const xb_host *h)
 {
     return h->total_pages * (4 + 4);
 }
 
-#define FAIL(...)                                            \
-    do {                                                     \
-        snprintf(msg, (size_t)msg_len, __VA_ARGS__);         \
-        rc = -1;                                             \
-        goto out;                                            \
-    } while (0)
-
-/* Every frame in exactly one place; tot_pages matches the physmap; nothing lost. */
+/* Every frame in exactly one place; tot_pages matches the physmap; nothing lost.
+ * twin: core/_py/host.py:host_check */
 int xb_host_check(const xb_host *h, xb_domain **doms, uint64_t nr_doms, char *msg, uint64_t msg_len)
 {
     typedef unsigned long long ull;
@@ -61,7 +58,7 @@ int xb_host_check(const xb_host *h, xb_domain **doms, uint64_t nr_doms, char *ms
         snprintf(msg, (size_t)msg_len, "out of memory");
         return XB_ENOMEM;
     }
-    /* pycore would raise IndexError here: the field was written from Python */
+    /* the Python core would raise IndexError here: the field was written from Python */
     if (h->free_pages > total)
         FAIL("the pool holds %llu frames but the host has only %llu",
              (ull)h->free_pages, (ull)total);

@@ -1,10 +1,10 @@
 /* xenballoon core: what the C files share and cffi never sees.
  *
  * The helpers are static inline, so the per-page loops pay no call.  The C
- * keeps pycore's order of operations; its only additions are bounds checks on
+ * keeps the Python core's order of operations; its only additions are bounds checks on
  * values Python can corrupt through the numpy views or the struct fields (an
  * mfn read from the p2m, a list that ends before its count), so that a
- * corrupt state makes a call stop or refuse where pycore would raise, instead
+ * corrupt state makes a call stop or refuse where the Python core would raise, instead
  * of writing out of bounds.
  */
 #ifndef XB_IMPL_H
@@ -85,7 +85,8 @@ static inline uint32_t xb_follow(uint32_t pfn, uint32_t link, uint32_t *step)
 }
 
 /* XENMEM_populate_physmap's budget: consumes one injected fault, and folds
- * in the pool and max_pages limits that pycore tests on every page */
+ * in the pool and max_pages limits that the Python core tests on every page
+ * twin: core/_py/domain.py:xenmem_populate_physmap (its limits) */
 static inline uint64_t xb_populate_limit(xb_domain *d, uint64_t n)
 {
     xb_host *h = d->host;
@@ -99,9 +100,44 @@ static inline uint64_t xb_populate_limit(xb_domain *d, uint64_t n)
     return limit;
 }
 
+/* balloon_append's list step (balloon.c, hotplug.c): lowmem at the head,
+ * highmem at the tail
+ * twin: core/_py/balloon.py:balloon_append */
+static inline void xb_append_page(xb_guest *g, uint32_t pfn)
+{
+    uint8_t f = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_BALLOON);
+    g->flags[pfn] = f;
+    if (f & XB_PG_HIGHMEM) {
+        g->next[pfn] = XB_NIL;
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_head = pfn;
+        else
+            g->next[g->balloon_tail] = pfn;
+        g->balloon_tail = pfn;
+        g->stats.balloon_high++;
+    } else {
+        g->next[pfn] = g->balloon_head;
+        g->balloon_head = pfn;
+        if (g->balloon_tail == XB_NIL)
+            g->balloon_tail = pfn;
+        g->stats.balloon_low++;
+    }
+}
+
+/* A failed consistency check (xb_host_check, xb_guest_check): the reason goes
+ * into the caller's msg/msg_len, rc becomes -1, and the caller's `out:` frees
+ * what it holds.  The one error path of every check. */
+#define FAIL(...)                                            \
+    do {                                                     \
+        snprintf(msg, (size_t)msg_len, __VA_ARGS__);         \
+        rc = -1;                                             \
+        goto out;                                            \
+    } while (0)
+
 /* _mark_all: mark every pfn that is in `state` and not yet marked; on the
  * first that is not, unmark the ones before it and return its index.  On
- * success the pfns stay marked: the caller clears the mark as it commits. */
+ * success the pfns stay marked: the caller clears the mark as it commits.
+ * twin: core/_py/guest.py:mark_all */
 static inline uint64_t xb_mark_all(xb_guest *g, const uint64_t *pfns, uint64_t n, uint8_t state)
 {
     uint8_t *flags = g->flags;

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xenballoon import _ccore as cc
-from xenballoon import _pycore as pc
+from xenballoon.core import _c as cc
+from xenballoon.core import _py as pc
 
 
 def booted(core, memory=64, total=128, reserve=4, batch=8):

@@ -9,7 +9,7 @@ import pytest
 
 from xenballoon import PAGES_PER_SECTION
 from xenballoon.cli import main
-from xenballoon.scenario import MIB, run_demo
+from xenballoon.scenarios.demo import MIB, run_demo
 
 
 def test_demo_scenario_squeezes_until_cancel() -> None:

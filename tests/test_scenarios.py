@@ -16,7 +16,7 @@ import pytest
 import xenballoon as xb
 from xenballoon.cli import main
 from xenballoon.scenarios import Result, examples, run_scenario
-from xenballoon.scenarios.spec import read_toml
+from xenballoon.scenarios.load import read_toml
 
 MIB = 256
 Summary = dict[str, Any]

@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-from ._backend import BACKEND
-from ._pycore import (
+from ._version import __version__
+from .core import BACKEND
+from .core.abi import (
     PG_BALLOON,
     PG_FREE,
     PG_HANDED,
@@ -22,16 +23,13 @@ from ._pycore import (
     PG_OFFLINE,
     PG_WORKLOAD,
 )
-from .balloon import Balloon, BalloonStats, BPState
-from .errors import InvariantError, OutOfMemory, XenBalloonError
-from .guest import Guest
-from .hotplug import PAGES_PER_SECTION, MemoryBlock, MemoryHotplug, Resource
-from .hypervisor import PAGE_SIZE, Domain, Hypervisor
+from .driver import BalloonStats, BPState
+from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
+from .frontend import Balloon, BalloonSysfs
+from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
 from .sim import Simulation, Timer
-from .sysfs import BalloonSysfs
-from .xenstore import WatchHandle, XenStore, XenStoreConnection
-
-__version__ = "0.1.0"
+from .units import PAGE_SIZE
+from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
 
 def __getattr__(name: str) -> object:
@@ -52,6 +50,8 @@ __all__ = [
     "Domain",
     "Guest",
     "Hypervisor",
+    "InvalidArgument",
+    "InvalidType",
     "InvariantError",
     "MemoryBlock",
     "MemoryHotplug",

@@ -13,14 +13,15 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from .. import toolstack
-from ..errors import XenBalloonError
-from ..hypervisor import KIB_PER_PAGE, Domain
+from ..errors import InvalidArgument, XenBalloonError
+from ..toolstack import xl
 from ..trace.io import Event
+from ..units import KIB_PER_PAGE
+from ..xen import Domain
 from .build import World
 from .checks import matching
 from .spec import EventSpec
-from .units import format_pages
+from .values import format_pages
 
 __all__ = ["ACTIONS", "schedule_timeline"]
 
@@ -28,17 +29,17 @@ __all__ = ["ACTIONS", "schedule_timeline"]
 def _running(world: World, name: str) -> Domain:
     """The running guest's domain (by object: xl's lookup by name scans every domain)."""
     if name not in world.guests:
-        raise ValueError(f"domain '{name}' is not running")
+        raise InvalidArgument(f"domain '{name}' is not running")
     return world.guests[name].domain
 
 
 def mem_set(world: World, event: Any, name: str) -> str:
-    toolstack.mem_set(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
+    xl.mem_set(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"target {format_pages(event.size)}"
 
 
 def mem_max(world: World, event: Any, name: str) -> str:
-    toolstack.mem_max(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
+    xl.mem_max(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"max {format_pages(event.size)}"
 
 
@@ -52,7 +53,7 @@ def destroy(world: World, event: Any, name: str) -> str:
     domain = world.tenants.pop(name, None)
     if domain is None:
         if name not in world.guests:
-            raise ValueError(f"domain '{name}' is not running")
+            raise InvalidArgument(f"domain '{name}' is not running")
         domain = world.guests.pop(name).domain
         world.balloons.pop(name)
     pages = domain.tot_pages

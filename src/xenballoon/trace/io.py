@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..balloon import BPState
+from ..driver import BPState
+from ..errors import InvalidArgument
 
 __all__ = ["COLUMNS", "PAGE_METRICS", "STATES", "Event", "MissingExtra", "Trace"]
 
@@ -133,4 +134,4 @@ class Trace:
         elif suffix in (".parquet", ".pq"):
             self.to_parquet(path)
         else:
-            raise ValueError(f"trace file {path}: expected a .csv or .parquet name")
+            raise InvalidArgument(f"trace file {path}: expected a .csv or .parquet name")

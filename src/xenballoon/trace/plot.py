@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hypervisor import PAGE_SIZE
+from ..units import PAGE_SIZE
 from .io import NOT_RUNNING, STATES, Event, Trace, require
 
 __all__ = ["plot_trace"]

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..balloon import Balloon, BPState
-from ..hypervisor import PAGE_SIZE, Hypervisor
+from ..driver import BalloonDriver, BPState
+from ..units import PAGES_PER_MIB
+from ..xen import Hypervisor
 from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
 
 __all__ = ["Recorder", "TargetEpisode", "read_balloon"]
 
 DONE = int(BPState.DONE)
-PAGES_PER_MIB = (1 << 20) // PAGE_SIZE
 
 
 def _mib(pages: int) -> str:
@@ -48,7 +48,7 @@ class TargetEpisode:
         return None if self.reached_at is None else self.reached_at - self.set_at
 
 
-def read_balloon(balloon: Balloon, out: np.ndarray, column: int) -> int:
+def read_balloon(balloon: BalloonDriver, out: np.ndarray, column: int) -> int:
     """Store the balloon's ``PAGE_METRICS`` in ``out[:, column]``; return its state value."""
     s = balloon.stats
     out[0, column] = s.target_pages
@@ -79,13 +79,13 @@ class Recorder:
         self.episodes: dict[str, list[TargetEpisode]] = {name: [] for name in self.domains}
 
     # --- pushed by the world -----------------------------------------------------------------
-    def attach(self, name: str, balloon: Balloon) -> None:
+    def attach(self, name: str, balloon: BalloonDriver) -> None:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
         balloon.add_listener(lambda b: self.worker_ran(column, b))
         self.refresh(column, balloon)
 
-    def worker_ran(self, column: int, balloon: Balloon) -> None:
+    def worker_ran(self, column: int, balloon: BalloonDriver) -> None:
         old = int(self.live_state[column])
         state = self.refresh(column, balloon)
         if state != DONE or old != DONE:
@@ -94,7 +94,7 @@ class Recorder:
                                      f"{_mib(self.live[1, column])} of target "
                                      f"{_mib(self.live[0, column])} MiB"))
 
-    def refresh(self, column: int, balloon: Balloon) -> int:
+    def refresh(self, column: int, balloon: BalloonDriver) -> int:
         """Re-read one domain; note a new target and a reached one."""
         state = read_balloon(balloon, self.live, column)
         self.live_state[column] = state

@@ -1,19 +1,20 @@
-"""Built-in scenarios: a host, its guests and the toolstack's actions on a timeline."""
+"""The built-in demo: a host, three guests and the toolstack's actions on a timeline."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .balloon import Balloon
-from .guest import Guest
-from .hotplug import MEM_ONLINE, PAGES_PER_SECTION, MemoryBlock
-from .hypervisor import KIB_PER_PAGE, Hypervisor
-from .sim import Simulation
+from ..driver import BalloonDriver
+from ..errors import InvalidArgument
+from ..frontend import Balloon
+from ..linux import MEM_ONLINE, PAGES_PER_SECTION, Guest, MemoryBlock
+from ..sim import Simulation
+from ..units import KIB_PER_PAGE
+from ..units import PAGES_PER_MIB as MIB
+from ..xen import Hypervisor
 
-__all__ = ["Event", "DemoResult", "run_demo", "MIB"]
-
-MIB = 256  # pages per MiB
+__all__ = ["MIB", "DemoResult", "Event", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class DemoResult:
     events: list[Event] = field(default_factory=list)
 
 
-def _record(events: list[Event], hv: Hypervisor) -> Callable[[Balloon], None]:
-    def on_run(b: Balloon) -> None:
+def _record(events: list[Event], hv: Hypervisor) -> Callable[[BalloonDriver], None]:
+    def on_run(b: BalloonDriver) -> None:
         s = b.stats
         events.append(Event(hv.sim.now, b.guest.domain.name, "worker",
                             s.target_pages, s.current_pages, s.balloon_low + s.balloon_high,
@@ -53,7 +54,7 @@ def run_demo(scale: int = 1) -> DemoResult:
     ``scale`` multiplies every size (1 = a 1 GiB host of 262,144 pages).
     """
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        raise InvalidArgument(f"scale must be a positive integer, got {scale!r}")
     sim = Simulation()
     hv = Hypervisor(sim, 1024 * MIB * scale)
     result = DemoResult(hv, {})

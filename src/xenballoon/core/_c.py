@@ -1,16 +1,17 @@
-"""The compiled core: ``_pycore``'s functions over the cffi module ``xenballoon._core``.
+"""The compiled core: ``core._py``'s functions over the cffi module ``xenballoon._core``.
 
-Same names, signatures, return values and types as ``_pycore`` (the oracle); the C in
+Same names, signatures, return values and types as ``core._py`` (the oracle); the C in
 ``csrc/`` does the work, this module only converts.  Status codes are returned as they are;
-only failures pycore also raises on become exceptions (MemoryError when C runs out of
-memory, IndexError for ``balloon_append`` beyond the guest, TypeError for an array that is
-not 1-D C-contiguous uint64; cffi's OverflowError for a negative count or pfn, which pycore
-does not define either).
+only failures the reference core also raises on become exceptions (MemoryError when C runs
+out of memory, IndexError for ``balloon_append`` beyond the guest, TypeError for an array
+that is not 1-D C-contiguous uint64; cffi's OverflowError for a negative count or pfn, which
+the reference core does not define either).
 
 Objects are cffi pointers (``xb_host *``, ``xb_domain *``, ``xb_guest *``) whose fields read
-and write like the attributes of pycore's objects (``g.stats.current_pages``, ``g.nr_free[1]``,
-``h.fault_increase_calls = 3``).  ``g.dom`` and ``d.host`` are plain pointers to the same
-structs: they compare equal to the objects passed in, but do not own them.
+and write like the attributes of the reference core's objects (``g.stats.current_pages``,
+``g.nr_free[1]``, ``h.fault_increase_calls = 3``).  ``g.dom`` and ``d.host`` are plain
+pointers to the same structs: they compare equal to the objects passed in, but do not own
+them.
 
 Lifetime: ``*_new`` return ``ffi.gc`` pointers.  Each destructor is a ``partial`` that
 holds the parent object, so a domain keeps its host alive and a guest its domain (and
@@ -27,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ._core import ffi, lib
-from ._pycore import (
+from .._core import ffi, lib
+from ..errors import InvalidArgument, InvalidType
+from .abi import (
     BP_DONE,
     BP_EAGAIN,
     BP_ECANCELED,
@@ -67,7 +69,7 @@ __all__ = [
     "xenmem_decrease_reservation", "xenmem_populate_physmap",
 ]
 
-# The header and the oracle must agree on every constant.
+# The header and abi.py must agree on every constant.
 for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE),
                       ("BP_WAIT", BP_WAIT), ("BP_EAGAIN", BP_EAGAIN),
                       ("BP_ECANCELED", BP_ECANCELED), ("BUG", BUG), ("ENOMEM", ENOMEM),
@@ -78,7 +80,7 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
                       ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER),
                       ("NO_CREDIT", NO_CREDIT), ("NEED_RESERVE", NEED_RESERVE)):
     if getattr(lib, "XB_" + _name) != _value:
-        raise ImportError(f"xenballoon._core: XB_{_name} differs from _pycore.{_name}")
+        raise ImportError(f"xenballoon._core: XB_{_name} differs from core.abi.{_name}")
 del _name, _value
 
 _U64 = np.dtype(np.uint64)
@@ -112,7 +114,7 @@ def _u64(a: np.ndarray) -> CData:
     """The C view of a 1-D C-contiguous uint64 array (from_buffer checks no dtype)."""
     if not isinstance(a, np.ndarray) or a.dtype != _U64 or a.ndim != 1 \
             or not a.flags.c_contiguous:
-        raise TypeError("expected a 1-D C-contiguous numpy array of uint64")
+        raise InvalidType("expected a 1-D C-contiguous numpy array of uint64")
     return ffi.from_buffer("uint64_t[]", a)
 
 
@@ -125,7 +127,7 @@ def _u64_out(n: int) -> tuple[np.ndarray, CData]:
 
 def host_new(total_pages: int, scrub_freed: bool) -> CData:
     if total_pages > NIL:
-        raise ValueError(f"a host has at most {NIL} frames (mfns are 32-bit)")
+        raise InvalidArgument(f"a host has at most {NIL} frames (mfns are 32-bit)")
     h = lib.xb_host_new(total_pages, int(scrub_freed))
     if h == _NULL:
         raise MemoryError(f"cannot allocate a host of {total_pages} frames")
@@ -196,7 +198,7 @@ def xenmem_decrease_reservation(d: CData, gfns: np.ndarray) -> int:
 def guest_new(d: CData, nr_pfns: int, lowmem_pages: int, reserve_pages: int, batch: int,
               scrub_pages: bool) -> CData:
     if nr_pfns > MAX_GFNS:
-        raise ValueError(f"a guest has at most {MAX_GFNS} pfns")
+        raise InvalidArgument(f"a guest has at most {MAX_GFNS} pfns")
     g = lib.xb_guest_new(d, nr_pfns, lowmem_pages, reserve_pages, batch, int(scrub_pages))
     if g == _NULL:
         raise MemoryError(f"cannot allocate a guest of {nr_pfns} pfns")

@@ -16,15 +16,17 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .scenarios import examples
-from .scenarios.run import Result, run_scenario
-from .trace.io import Event, MissingExtra
+from ..errors import InvalidArgument
+from ..scenarios import examples
+from ..scenarios.run import Result, run_scenario
+from ..trace.io import Event, MissingExtra
+from ..units import PAGES_PER_MIB
 
 __all__ = ["add_parser", "cmd_run"]
 
-MIB = 256  # pages per MiB
 MAX_ROWS = 24        # domains listed one per row; above, one row per balloon state
 MAX_EVENTS = 40      # timeline lines printed
 STYLE = {"DONE": "green", "EAGAIN": "yellow", "ECANCELED": "red", "WAIT": "cyan"}
@@ -33,7 +35,7 @@ EXTRAS = {".png": ("matplotlib", "plot"), ".svg": ("matplotlib", "plot"),
 
 
 def _mib(pages: int) -> str:
-    return f"{pages / MIB:,.1f}"
+    return f"{pages / PAGES_PER_MIB:,.1f}"
 
 
 def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> None:
@@ -42,7 +44,7 @@ def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> No
         return
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
-        raise ValueError(f"{option} {path}: expected a {' or '.join(allowed)} file name")
+        raise InvalidArgument(f"{option} {path}: expected a {' or '.join(allowed)} file name")
     module, extra = EXTRAS[suffix]
     if module is not None and importlib.util.find_spec(module) is None:
         raise MissingExtra(f"{option} {suffix}", extra, module)
@@ -103,6 +105,19 @@ def _host(console: Console, summary: dict[str, Any], result: Result) -> None:
                   f"(backend {summary['backend']})")
 
 
+def _run_with_bar(source: Path, console: Console) -> Result:
+    """Run with a rich progress bar in simulated time (on a terminal only)."""
+    if not console.is_terminal:
+        return run_scenario(source)
+    columns = (TextColumn("simulating"), BarColumn(),
+               TextColumn("{task.completed:,.0f} / {task.total:,.0f} s simulated"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("run", total=1.0)
+        return run_scenario(source, progress=lambda now, end: bar.update(
+            task, completed=now, total=end))
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.list or (args.file is None and args.example is None):
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="built-in examples "
@@ -114,11 +129,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print(table)
         return 0 if args.list else 2
     if args.file is not None and args.example is not None:
-        raise ValueError("give a FILE or --example NAME, not both")
+        raise InvalidArgument("give a FILE or --example NAME, not both")
     _check_output(args.trace, "--trace", (".csv", ".parquet", ".pq"))
     _check_output(args.plot, "--plot", (".png", ".svg"))
     source = examples.path(args.example) if args.example else Path(args.file)
-    result = run_scenario(source, progress=console.is_terminal)
+    result = _run_with_bar(source, console)
     if result.spec.description:
         console.print(result.spec.description, highlight=False, markup=False)
     _timeline(console, [e for e in result.events])
