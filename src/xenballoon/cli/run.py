@@ -15,27 +15,19 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..errors import InvalidArgument
 from ..scenarios import examples
 from ..scenarios.run import Result, run_scenario
-from ..trace.io import Event, MissingExtra
-from ..units import PAGES_PER_MIB
+from ..trace.io import MissingExtra
+from .render import events_table, mib, summary_table
 
 __all__ = ["add_parser", "cmd_run"]
 
-MAX_ROWS = 24        # domains listed one per row; above, one row per balloon state
-MAX_EVENTS = 40      # timeline lines printed
-STYLE = {"DONE": "green", "EAGAIN": "yellow", "ECANCELED": "red", "WAIT": "cyan"}
 EXTRAS = {".png": ("matplotlib", "plot"), ".svg": ("matplotlib", "plot"),
           ".parquet": ("pyarrow", "trace"), ".pq": ("pyarrow", "trace"), ".csv": (None, "")}
-
-
-def _mib(pages: int) -> str:
-    return f"{pages / PAGES_PER_MIB:,.1f}"
 
 
 def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> None:
@@ -50,56 +42,10 @@ def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> No
         raise MissingExtra(f"{option} {suffix}", extra, module)
 
 
-def _timeline(console: Console, events: list[Event]) -> None:
-    table = Table(title="timeline", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("t (s)", "domain", "action", "what happened"):
-        table.add_column(col, justify="right" if col == "t (s)" else "left",
-                         no_wrap=col != "what happened")
-    for e in events[:MAX_EVENTS]:
-        state = e.detail.split(":", 1)[0] if e.action == "balloon" else ""
-        detail = escape(e.detail)
-        table.add_row(f"{e.time:.2f}", escape(e.domain), e.action,
-                      f"[{STYLE[state]}]{detail}[/]" if state in STYLE else detail)
-    console.print(table)
-    if len(events) > MAX_EVENTS:
-        console.print(f"... and {len(events) - MAX_EVENTS:,} more events")
-
-
-def _domains(console: Console, summary: dict[str, Any]) -> None:
-    domains = summary["domains"]
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
-                  title="domains (MiB; time to reach the last target, simulated s)")
-    if len(domains) <= MAX_ROWS:
-        for col in ("domain", "state", "current", "target", "balloon", "to target",
-                    "OOM kills"):
-            table.add_column(col, justify="left" if col in ("domain", "state") else "right")
-        for name, d in domains.items():
-            seconds = d["time_to_target"]
-            table.add_row(name, f"[{STYLE.get(d['state'], '')}]{d['state']}[/]",
-                          _mib(d["current_pages"]), _mib(d["target_pages"]),
-                          _mib(d["balloon_pages"]),
-                          "not reached" if seconds is None else f"{seconds:g}",
-                          str(d["oom_kills"]))
-    else:
-        for col in ("state", "domains", "current", "target", "not at target", "slowest"):
-            table.add_column(col, justify="left" if col == "state" else "right")
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for d in domains.values():
-            groups.setdefault(d["state"], []).append(d)
-        for state, rows in sorted(groups.items()):
-            times = [r["time_to_target"] for r in rows if r["time_to_target"] is not None]
-            table.add_row(f"[{STYLE.get(state, '')}]{state}[/]", f"{len(rows):,}",
-                          _mib(sum(r["current_pages"] for r in rows)),
-                          _mib(sum(r["target_pages"] for r in rows)),
-                          f"{sum(r['current_pages'] != r['target_pages'] for r in rows):,}",
-                          f"{max(times):g} s" if times else "")
-    console.print(table)
-
-
 def _host(console: Console, summary: dict[str, Any], result: Result) -> None:
     host = summary["host"]
-    console.print(f"host: {_mib(host['total_pages'])} MiB, free {_mib(host['free_pages'])} "
-                  f"MiB at the end, at least {_mib(host['min_free_pages'])} MiB free "
+    console.print(f"host: {mib(host['total_pages'])} MiB, free {mib(host['free_pages'])} "
+                  f"MiB at the end, at least {mib(host['min_free_pages'])} MiB free "
                   f"throughout; {host['leaks']} data leaks")
     console.print(f"ran {summary['duration']:g} simulated s in {result.wall_seconds:.2f} s "
                   f"(backend {summary['backend']})")
@@ -136,8 +82,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = _run_with_bar(source, console)
     if result.spec.description:
         console.print(result.spec.description, highlight=False, markup=False)
-    _timeline(console, [e for e in result.events])
-    _domains(console, result.summary)
+    console.print(events_table(result.events))
+    console.print(summary_table(result.summary))
     _host(console, result.summary, result)
     if args.trace:
         result.trace.write(args.trace)

@@ -2,15 +2,13 @@
 
 The file format (`spec`, its checks in `checks`, its values in `values`), building a world
 (`build`), the timeline's actions (`events`), running and summarising (`run`), and the
-built-in scenarios (`examples`; `demo` keeps the original demo as Python code).
+built-in scenarios (`examples`, ``demo`` among them).
 """
 
 from __future__ import annotations
 
-from .demo import DemoResult, Event, run_demo
 from .load import load_spec
 from .run import Result, run_scenario
 from .spec import ScenarioError, ScenarioSpec
 
-__all__ = ["DemoResult", "Event", "Result", "ScenarioError", "ScenarioSpec", "load_spec",
-           "run_demo", "run_scenario"]
+__all__ = ["Result", "ScenarioError", "ScenarioSpec", "load_spec", "run_scenario"]

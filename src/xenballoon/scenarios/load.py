@@ -14,16 +14,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import InvalidType
+from ..errors import InvalidArgument, InvalidType
+from ..units import PAGE_SIZE
 from .checks import check_relations, pydantic_problems
 from .spec import ScenarioError, ScenarioSpec
+from .values import to_pages
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["load_spec", "read_toml", "source_name"]
+__all__ = ["load_spec", "read_toml", "scale_sizes", "source_name"]
+
+# The keys holding sizes, by table: what `scale_sizes` multiplies.
+SIZE_KEYS = {"host": ("memory", "dom0_memory"),
+             "domain": ("memory", "maxmem", "dynamic_min", "dynamic_max", "swap"),
+             "event": ("size", "leave")}
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -60,3 +67,23 @@ def load_spec(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str])
     if problems:
         raise ScenarioError(problems, name)
     return spec
+
+
+def scale_sizes(data: Mapping[str, Any], factor: int) -> dict[str, Any]:
+    """A copy of a scenario's data with every host, domain and event size times ``factor``
+    (a whole number of bytes; the guests' workloads are left as they are)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise InvalidArgument(f"factor must be a positive integer, got {factor!r}")
+    out = dict(data)
+
+    def scaled(table: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        return {k: to_pages(v) * PAGE_SIZE * factor if k in keys else v
+                for k, v in table.items()}
+
+    if isinstance(data.get("host"), Mapping):
+        out["host"] = scaled(data["host"], SIZE_KEYS["host"])
+    for key in ("domain", "event"):
+        if isinstance(data.get(key), list):
+            out[key] = [scaled(t, SIZE_KEYS[key]) if isinstance(t, Mapping) else t
+                        for t in data[key]]
+    return out

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..driver import BalloonDriver, BPState
+from ..linux import MEM_ONLINE, MemoryBlock
 from ..units import PAGES_PER_MIB
 from ..xen import Hypervisor
 from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
@@ -83,7 +84,16 @@ class Recorder:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
         balloon.add_listener(lambda b: self.worker_ran(column, b))
+        if balloon.hotplug:
+            balloon.guest.hotplug.register_memory_notifier(
+                lambda event, block: self.block_event(name, event, block))
         self.refresh(column, balloon)
+
+    def block_event(self, name: str, event: int, block: MemoryBlock) -> None:
+        """Log a memory block of a hotplug guest coming online."""
+        if event == MEM_ONLINE:
+            self.events.append(Event(self.hv.sim.now, name, "hotplug", f"memory{block.id} "
+                                     f"online +{_mib(block.nr_pages)} MiB"))
 
     def worker_ran(self, column: int, balloon: BalloonDriver) -> None:
         old = int(self.live_state[column])
