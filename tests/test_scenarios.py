@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -265,3 +266,13 @@ def test_run_unknown_example(capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown example name fails and lists the names."""
     assert main(["run", "--example", "nope"]) == 1
     assert "the examples are: demo" in capsys.readouterr().out
+
+
+def test_readme_scenario_file_runs(tmp_path: Path) -> None:
+    """The README's TOML example is a valid scenario: vm1 gives back 512 MiB."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    block = re.search(r"```toml\n(.*?)```", readme.read_text(), flags=re.S)
+    assert block is not None
+    (tmp_path / "readme.toml").write_text(block[1])
+    summary = run_scenario(tmp_path / "readme.toml").summary
+    assert summary["domains"]["vm1"]["current_pages"] == 512 * MIB
