@@ -27,6 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"frontend"}),
     frozenset({"xenstored"}),
     frozenset({"toolstack"}),
+    frozenset({"trace"}),
     frozenset({"scenarios", "perf"}),
     frozenset({"cli"}),
     frozenset({"__init__", "__main__"}),  # the public names, re-exported

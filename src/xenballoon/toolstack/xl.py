@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import InvalidArgument
 from ..units import kb_to_pages, pages_to_mib, parse_kb
 from ..xen import Domain, Hypervisor
+from ..xen.libxl import memory_target_path, static_max_path
 
 __all__ = ["DomainInfo", "domain_list", "mem_max", "mem_set"]
 
@@ -41,13 +42,37 @@ def mem_set(hv: Hypervisor, domain: Domain | int | str, size: int | str) -> None
     """``xl mem-set DOMAIN SIZE``: write the domain's ``memory/target``.
 
     ``size`` is KiB as an int, or text as xl reads it (``"256m"``; bare numbers are KiB).
+    Refused with `InvalidArgument`, as ``libxl_set_memory_target`` (``libxl_mem.c``) refuses
+    it, when the target is above the domain's ``memory/static-max``; nothing is written.
     """
-    hv.mem_set(_domain(hv, domain).domid, _kb(size))
+    dom, target_kb = _domain(hv, domain), _kb(size)
+    static_max = _node_kb(hv, static_max_path(dom))
+    if static_max is not None and isinstance(target_kb, int) and target_kb > static_max:
+        raise InvalidArgument(f"xl mem-set {dom.name}: cannot set the memory target above "
+                              f"static-max ({target_kb} KiB > {static_max} KiB)")
+    hv.mem_set(dom.domid, target_kb)
 
 
 def mem_max(hv: Hypervisor, domain: Domain | int | str, size: int | str) -> None:
-    """``xl mem-max DOMAIN SIZE``: set the domain's ``max_pages`` (sizes as for mem_set)."""
-    hv.mem_max(_domain(hv, domain).domid, _kb(size))
+    """``xl mem-max DOMAIN SIZE``: set the domain's ``max_pages`` (sizes as for mem_set).
+
+    Refused with `InvalidArgument`, as ``libxl_domain_setmaxmem`` (``libxl_mem.c``) refuses
+    it, when the new maximum is below the domain's current ``memory/target``.
+    """
+    dom, max_kb = _domain(hv, domain), _kb(size)
+    target = _node_kb(hv, memory_target_path(dom))
+    if target is not None and isinstance(max_kb, int) and max_kb < target:
+        raise InvalidArgument(f"xl mem-max {dom.name}: cannot set the maximum below the "
+                              f"memory target ({max_kb} KiB < {target} KiB)")
+    hv.mem_max(dom.domid, max_kb)
+
+
+def _node_kb(hv: Hypervisor, path: str) -> int | None:
+    """A KiB node of the store, if it is there and parses."""
+    try:
+        return int(hv.xenstore.read(path))
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
