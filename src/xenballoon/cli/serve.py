@@ -33,11 +33,12 @@ def coverage() -> str:
     served = [t.name for t in XsType if t in HANDLERS]
     refused = [t.name for t in XsType if t not in HANDLERS
                and t not in (XsType.WATCH_EVENT, XsType.ERROR)]
+
     def listed(head: str, names: list[str]) -> str:
         return textwrap.fill(f"{head}: {', '.join(names)};", 78, initial_indent="  ",
                              subsequent_indent="    ") + "\n"
 
-    return ("protocol (Xen's xs_wire.h; one request in flight per connection or many):\n"
+    return ("protocol (Xen's xs_wire.h; many clients at once, requests answered in order):\n"
             + listed("served", served) +
             "  sent: WATCH_EVENT (to the connection that set the watch, including the\n"
             "  special watches @introduceDomain and @releaseDomain) and ERROR (xenstored's\n"

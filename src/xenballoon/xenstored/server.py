@@ -88,13 +88,15 @@ class XenstoredServer:
         loop = asyncio.get_running_loop()
         sim = self.hv.sim
         wall0, sim0 = loop.time(), sim.now
-        while not self._stopping:
+        while True:
             target = sim0 + (loop.time() - wall0) * self.speed
             if until is not None:
                 target = min(target, until)
             if target > sim.now:
                 self.advance(target)
-            if until is not None and sim.now >= until:
+            # Checked after the step: requests answered before ``stop()`` take effect at
+            # the time they came, even if it came within one tick of them.
+            if self._stopping or (until is not None and sim.now >= until):
                 return
             await asyncio.sleep(self.tick)
 
