@@ -179,6 +179,81 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 
 /* --- consistency --- */
 
+/* The per-pfn rules of xb_guest_check over pfns [from, to), all lowmem or all highmem
+ * (`high`), without a branch: every rule's breach is or-ed into the result and the
+ * states are counted from their bits, in 32-bit counters over blocks, so the compiler
+ * vectorises the loop.  `p2m` NULL: the pfns are beyond the physmap (none populated).
+ * A pfn in two states breaks a rule, so counting bits counts pfns.
+ * twin: none (the Python core runs the named rules directly) */
+static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uint32_t n,
+                                  uint32_t high, uint32_t c[5])
+{
+    uint32_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t f = flags[i];
+        uint32_t state = f & XB_PG_STATE;
+        uint32_t populated = p2m ? p2m[i] != XB_NIL : 0;
+        bad |= (f & XB_PG_MARK) | (((f >> 4) & 1) ^ high) | (state & (state - 1)) |
+               (populated ^ ((f & (XB_PG_FREE | XB_PG_WORKLOAD)) != 0)) |
+               (((f >> 3) & 1) & high); /* handed out but highmem */
+        n_free += f & 1;
+        n_work += (f >> 1) & 1;
+        n_balloon += (f >> 2) & 1;
+        n_handed += (f >> 3) & 1;
+        n_offline += (f >> 5) & 1;
+    }
+    c[0] = n_free;
+    c[1] = n_work;
+    c[2] = n_balloon;
+    c[3] = n_handed;
+    c[4] = n_offline;
+    return bad;
+}
+
+/* scan_block over [from, to) in blocks, adding the counts to c
+ * twin: none (the Python core runs the named rules directly) */
+static uint32_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
+                          uint64_t to, uint32_t high, uint64_t c[5])
+{
+    uint32_t bad = 0, part[5];
+    for (uint64_t at = from; at < to; at += 1u << 20) {
+        uint32_t n = (uint32_t)xb_min(to - at, 1u << 20);
+        bad |= scan_block(flags + at, p2m ? p2m + at : NULL, n, high, part);
+        for (int k = 0; k < 5; k++)
+            c[k] += part[k];
+    }
+    return bad;
+}
+
+/* The per-pfn rules of xb_guest_check, fast: 1 and the state counts if every pfn keeps
+ * them, 0 if one does not (the caller then runs the rules one by one to name it).
+ * twin: none (the Python core runs the named rules directly) */
+static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1])
+{
+    const xb_domain *d = g->dom;
+    const uint8_t *flags = g->flags;
+    const uint32_t *p2m = d->p2m, *tag = d->host->tag;
+    const uint64_t nr_pfns = g->nr_pfns, lowmem = g->lowmem_pages;
+    const uint64_t mapped = xb_min(nr_pfns, d->nr_gfns), total = d->host->total_pages;
+    const uint64_t low = xb_min(lowmem, nr_pfns);
+    uint64_t c[5] = {0};
+    /* four ranges: mapped or not, lowmem or highmem */
+    uint32_t bad = scan_pfns(flags, p2m, 0, xb_min(low, mapped), 0, c) |
+                   scan_pfns(flags, p2m, low, mapped, 1, c) |
+                   scan_pfns(flags, NULL, mapped, low, 0, c) |
+                   scan_pfns(flags, NULL, xb_min(xb_max(low, mapped), nr_pfns), nr_pfns, 1, c);
+    /* a workload page's frame holds the workload's data: a gather, only if there are any */
+    for (uint64_t pfn = 0; c[1] && !bad && pfn < mapped; pfn++)
+        if ((flags[pfn] & XB_PG_STATE) == XB_PG_WORKLOAD)
+            bad |= p2m[pfn] >= total || tag[p2m[pfn]] != d->domid;
+    counts[XB_PG_FREE] = c[0];
+    counts[XB_PG_WORKLOAD] = c[1];
+    counts[XB_PG_BALLOON] = c[2];
+    counts[XB_PG_HANDED] = c[3];
+    counts[XB_PG_OFFLINE] = c[4];
+    return bad == 0;
+}
+
 /* Every pfn in one state, lists consistent with flags and counters; handed-out
  * pages are lowmem and number target_unpopulated; a workload page's frame holds
  * the workload's data; the domain holds exactly the populated pfns.
@@ -192,7 +267,9 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     const xb_stats *s = &g->stats;
     uint64_t counts[XB_PG_STATE + 1] = {0};
     int rc = 0;
-    for (uint64_t pfn = 0; pfn < g->nr_pfns; pfn++) {
+    /* the rules one by one, naming the first pfn that breaks one: only if the fast pass
+     * found a breach */
+    for (uint64_t pfn = pfns_look_sound(g, counts) ? g->nr_pfns : 0; pfn < g->nr_pfns; pfn++) {
         unsigned f = flags[pfn];
         if (f & XB_PG_MARK)
             FAIL("pfn %llu has a stale mark", (ull)pfn);
@@ -217,13 +294,13 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     }
     for (int z = 0; z < 2; z++) {
         uint64_t n = 0;
-        uint32_t pfn = g->free_head[z];
+        uint32_t pfn = g->free_head[z], step = 1;
         while (pfn != XB_NIL) {
             if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_FREE) ||
                 zone_of(g, pfn) != z)
                 FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
             n++;
-            pfn = g->next[pfn];
+            pfn = xb_follow(pfn, g->next[pfn], &step); /* no wait on each link */
         }
         if (n != g->nr_free[z])
             FAIL("free list %d holds %llu pages but nr_free is %llu", z, (ull)n,
@@ -233,7 +310,7 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         FAIL("%llu pages are flagged free but the free lists hold fewer",
              (ull)counts[XB_PG_FREE]);
     uint64_t low = 0, high = 0;
-    uint32_t pfn = g->balloon_head, last = XB_NIL;
+    uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1;
     while (pfn != XB_NIL) {
         if (low + high >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_BALLOON))
             FAIL("balloon list is corrupt at pfn %lu", (unsigned long)pfn);
@@ -244,7 +321,7 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         else
             low++;
         last = pfn;
-        pfn = g->next[pfn];
+        pfn = xb_follow(pfn, g->next[pfn], &step);
     }
     if (last != g->balloon_tail)
         FAIL("balloon tail is %lu but the list ends at %lu", (unsigned long)g->balloon_tail,
@@ -277,4 +354,14 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     }
 out:
     return rc;
+}
+
+/* twin: core/_py/guest.py:count_flags */
+uint64_t xb_count_flags(const xb_guest *g, uint64_t start, uint64_t stop, uint8_t mask)
+{
+    stop = xb_min(stop, g->nr_pfns);
+    uint64_t n = 0;
+    for (uint64_t pfn = start; pfn < stop; pfn++)
+        n += (g->flags[pfn] & mask) != 0;
+    return n;
 }

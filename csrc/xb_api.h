@@ -126,6 +126,8 @@ void xb_guest_free(xb_guest *g);
 int xb_guest_grow(xb_guest *g, uint64_t nr_pfns);
 int xb_guest_set_batch(xb_guest *g, uint64_t batch); /* a new, zeroed frame_list */
 int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len);
+/* pfns in [start, stop) (clamped to nr_pfns) whose flags have a bit of `mask` set */
+uint64_t xb_count_flags(const xb_guest *g, uint64_t start, uint64_t stop, uint8_t mask);
 uint64_t xb_guest_state_bytes(const xb_guest *g);
 
 /* the workload: all-or-nothing (XB_ENOMEM); writes the domain's tag into each

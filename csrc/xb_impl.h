@@ -25,6 +25,7 @@
 static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }
 
 static inline uint64_t xb_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t xb_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
 /* malloc for the per-page arrays.  From 4 MiB up they are aligned to 2 MiB
  * and offered to transparent huge pages (where THP is "madvise", the common

@@ -560,3 +560,28 @@ def test_listener_can_be_removed(boot: Boot) -> None:
     b.set_target(60)
     b.guest.sim.run()
     assert seen == [50]
+
+
+def test_failed_alloc_kicks_a_worker_that_gave_up(boot: Boot) -> None:
+    """A refused alloc_ballooned_pages schedules the worker when credit != 0, as the seed's
+    out_undo -> free_xenballooned_pages does; the accounting stays as it was."""
+    b, hv, hog = half_ballooned_on_a_full_host(boot)
+    b.set_target(1024)
+    hv.sim.run()
+    assert b.state is xb.BPState.ECANCELED and not b.work_pending and b.credit == 512
+    hv.destroy_domain(hog)                               # the host has memory again
+    before = b.stats
+    with pytest.raises(xb.OutOfMemory):
+        b.alloc_ballooned_pages(5000)
+    assert b.stats == before and b.work_pending
+    hv.sim.run()
+    assert b.state is xb.BPState.DONE and b.stats.current_pages == 1024
+
+
+def test_failed_alloc_without_credit_schedules_nothing(boot: Boot) -> None:
+    """With current_credit() == 0 a refusal leaves the worker idle."""
+    b = boot(1024)
+    b.guest.domain.hypervisor.sim.run()
+    with pytest.raises(xb.OutOfMemory):
+        b.alloc_ballooned_pages(5000)
+    assert not b.work_pending

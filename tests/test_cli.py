@@ -70,7 +70,7 @@ def test_demo_prints_xl_list(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("argv", [["steer"], ["steer", "--target", "1.5G"],
                                   ["steer", "--target", "1G", "--host", "lots"],
                                   ["steer", "--target", "1G", "--memory", "4K1"],
-                                  ["steer", "--target", "1G", "--memory", "100"],
+                                  ["steer", "--target", "1G", "--memory", "100b"],
                                   ["steer", "--target", "1G", "--via", "ssh"]])
 def test_steer_bad_sizes_are_usage_errors(argv: list[str]) -> None:
     """Missing or malformed sizes exit 2 with usage."""
@@ -83,3 +83,16 @@ def test_steer_guest_larger_than_host_fails_cleanly(capsys: pytest.CaptureFixtur
     """A guest that does not fit on the host is an error message and exit status 1."""
     assert main(["steer", "--host", "1G", "--memory", "2G", "--target", "1G"]) == 1
     assert "cannot create a domain" in capsys.readouterr().out
+
+
+def test_steer_bare_target_is_kib_as_xl_reads_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """`steer --target 256` is 256 KiB, as `xl mem-set vm1 256` and toolstack.mem_set(hv,
+    'vm1', 256) read it; below the guest's reserve it is accepted with a warning."""
+    assert main(["steer", "--target", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "$ xl mem-set vm1 256k" in out
+    assert "warning: target 256 KiB (64 pages) for vm1 is below what the guest can ever " \
+           "reach: its reserve of 1024 pages" in " ".join(out.split())
+    assert main(["steer", "--target", "262144"]) == 0
+    out = capsys.readouterr().out
+    assert "$ xl mem-set vm1 262144k" in out and "warning" not in out

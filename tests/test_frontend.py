@@ -28,7 +28,8 @@ def test_watch_fires_at_registration_with_the_nodes_value(machine: Callable[...,
 
 
 @pytest.mark.parametrize("kib, pages", [("4096", 1024), ("4099", 1024), ("3", 0),
-                                        (" 8192\n", 2048), ("0", 0)])
+                                        (" 8192\n", 2048), ("0", 0), ("\t\v\f\r 40\r\n", 10),
+                                        ("00040", 10)])
 def test_watch_converts_kib_to_pages_rounding_down(boot: Boot, kib: str, pages: int) -> None:
     """memory/target is KiB; the watch sets kib >> 2 pages."""
     b = boot(4096)
@@ -49,7 +50,9 @@ def test_watch_fires_on_every_write(boot: Boot) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "abc", "-4", "+4", "12abc", "0x10", "1e3", "4.0", "1_024",
-                                  str(1 << 60)])
+                                  str(1 << 60), "\x1c4096", "4096\x1f", "\x854096",
+                                  "\u20034096", "4096\x00", "\uff14096",
+                                  pytest.param("9" * 4000, id="4000-digits")])
 def test_garbage_target_is_ignored_with_a_warning(boot: Boot, text: str,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """An unparsable or absurd memory/target logs a warning and keeps the target."""

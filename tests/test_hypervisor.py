@@ -120,7 +120,7 @@ def test_check_detects_a_frame_owned_twice(machine: Machine) -> None:
     hv = machine(100)
     dom = hv.create_domain(10)
     hv.check()
-    p2m = dom.physmap()
+    p2m = dom.handle.p2m                                 # the core's own array
     saved = int(p2m[1])
     p2m[1] = p2m[0]
     with pytest.raises(xb.InvariantError, match="held twice"):
@@ -133,7 +133,7 @@ def test_check_detects_a_lost_frame_and_wrong_tot_pages(machine: Machine) -> Non
     """check() names a frame that is nowhere, and a tot_pages that disagrees."""
     hv = machine(100)
     dom = hv.create_domain(10)
-    p2m = dom.physmap()
+    p2m = dom.handle.p2m
     saved = int(p2m[3])
     p2m[3] = 0xFFFFFFFF
     with pytest.raises(xb.InvariantError, match="tot_pages"):

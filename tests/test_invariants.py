@@ -54,7 +54,7 @@ def test_a_healthy_guest_checks_out(b: xb.Balloon) -> None:
 
 def test_check_names_a_page_in_two_states(b: xb.Balloon) -> None:
     """A free page also flagged as ballooned is in more than one state."""
-    flags, pfn = b.guest.page_flags(), flagged(b, xb.PG_FREE)
+    flags, pfn = b.guest.handle.flags, flagged(b, xb.PG_FREE)   # the core's own array
     flags[pfn] |= xb.PG_BALLOON
     broken(b, f"pfn {pfn} is in more than one state")
     flags[pfn] &= ~xb.PG_BALLOON & 0xFF
@@ -87,11 +87,12 @@ def test_check_names_handed_out_pages_target_unpopulated_does_not_count(
 
 def test_check_names_a_handed_out_highmem_page(b: xb.Balloon) -> None:
     """alloc_ballooned_pages hands out lowmem only."""
-    flags, pfn = b.guest.page_flags(), flagged(b, xb.PG_HANDED)
+    flags, pfn = b.guest.handle.flags, flagged(b, xb.PG_HANDED)
     flags[pfn] |= xb.PG_HIGHMEM
     broken(b, f"pfn {pfn} has the wrong highmem flag")
     flags[pfn] &= ~xb.PG_HIGHMEM & 0xFF
-    high = next(p for p, f in enumerate(flags) if f & xb.PG_BALLOON and f & xb.PG_HIGHMEM)
+    high = next(p for p, f in enumerate(b.guest.page_flags())
+                if f & xb.PG_BALLOON and f & xb.PG_HIGHMEM)
     flags[high] ^= xb.PG_BALLOON | xb.PG_HANDED
     broken(b, f"pfn {high} is handed out but highmem")
     flags[high] ^= xb.PG_BALLOON | xb.PG_HANDED
@@ -100,7 +101,7 @@ def test_check_names_a_handed_out_highmem_page(b: xb.Balloon) -> None:
 def test_check_names_a_workload_page_whose_data_is_gone(b: xb.Balloon) -> None:
     """A workload page's frame holds the workload's data until the page is freed."""
     hv, pfn = b.guest.domain.hypervisor, flagged(b, xb.PG_WORKLOAD)
-    tags, mfn = hv._impl.host_tags(hv._core), int(b.guest.domain.physmap()[pfn])
+    tags, mfn = hv.handle.tag, int(b.guest.domain.physmap()[pfn])
     tags[mfn] = 0
     broken(b, f"pfn {pfn} belongs to the workload but its frame holds tag 0, not 1")
     tags[mfn] = b.guest.domain.domid

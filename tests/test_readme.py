@@ -13,3 +13,10 @@ def test_readme_python_examples_run() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
+
+
+def test_readme_first_example_states_the_backoff_as_it_happens() -> None:
+    """EAGAIN at 0, 2 and 6 s, then ECANCELED at 14 s (tests/test_balloon.py pins it)."""
+    text = README.read_text()
+    assert "EAGAIN at t = 0, 2, 6, 14" not in text
+    assert "EAGAIN at t = 0, 2 and 6 s), then cancels\n# (ECANCELED at t = 14 s)" in text

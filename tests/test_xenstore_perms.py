@@ -53,7 +53,7 @@ def test_guest_reads_its_own_target(hv: xb.Hypervisor) -> None:
     """A guest reads its own memory/target, by relative or absolute path."""
     guest = hv.xenstore.connect(1)
     assert guest.read("memory/target") == guest.read(T1) == "4096"
-    assert guest.ls("memory") == ["static-max", "target"]
+    assert guest.ls("memory") == ["static-max", "target", "videoram"]
     assert guest.get_perms("memory/target") == ["n0", "r1"]
 
 
@@ -118,9 +118,9 @@ def test_missing_node_is_keyerror_only_where_readable(hv: xb.Hypervisor) -> None
     """A missing node under a readable parent is KeyError (listing it too); else hidden."""
     guest = hv.xenstore.connect(1)
     with pytest.raises(KeyError):
-        guest.read("memory/videoram")
+        guest.read("memory/nosuch")
     with pytest.raises(PermissionError):
-        guest.read("/local/domain/2/memory/videoram")
+        guest.read("/local/domain/2/memory/nosuch")
     with pytest.raises(KeyError):  # xenstored's DIRECTORY answers ENOENT
         guest.ls("memory/nothing")
 

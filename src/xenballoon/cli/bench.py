@@ -56,7 +56,8 @@ def _table(results: list[perf.CycleResult]) -> Table:
     table = Table(title="xenballoon bench: inflate by `pages` and deflate",
                   title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("backend", "pages", "ns/page", "simulated GiB/s", "speed-up", "bytes/page"):
+    # GiB/s: bytes ballooned out and back per second of wall-clock time (not simulated time)
+    for col in ("backend", "pages", "ns/page", "wall-clock GiB/s", "speed-up", "bytes/page"):
         table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
     ref = next((r for r in results if r.backend == "python"), None)
     for r in results:
@@ -122,7 +123,8 @@ def add_parser(sub: Any) -> None:
                        description="Boot a guest of 2 x PAGES pages on a host of 4 x PAGES, "
                                    "inflate its balloon by PAGES and deflate it again through "
                                    "the worker loop, on the C core and the pure-Python "
-                                   "reference; print ns/page, simulated GiB/s, the speed-up "
+                                   "reference; print ns/page, wall-clock GiB/s (GiB "
+                                   "ballooned out and back per wall-clock second), the speed-up "
                                    "and the core's bytes of state per page.")
     p.add_argument("--pages", type=_positive, default=perf.CANONICAL_PAGES,
                    help=f"pages to inflate and deflate (default {perf.CANONICAL_PAGES:,}: 4 GiB)")

@@ -31,7 +31,11 @@ def mib(pages: int | None) -> str:
 
 
 def domain_table(domains: Hypervisor | Iterable[DomainInfo]) -> Table:
-    """``xl list`` as a rich table (MiB), ready for ``Console.print``."""
+    """``xl list`` as a rich table (MiB), ready for ``Console.print``.
+
+    The Balloon column is the last worker run's state, with ``, pending`` while the worker
+    is queued (a target not yet acted on, or a retry after EAGAIN).
+    """
     infos = domain_list(domains) if isinstance(domains, Hypervisor) else list(domains)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column, justify in (("Name", "left"), ("ID", "right"), ("Mem", "right"),
@@ -39,7 +43,7 @@ def domain_table(domains: Hypervisor | Iterable[DomainInfo]) -> Table:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for i in infos:
         table.add_row(i.name, str(i.domid), str(i.mem_mib), str(i.max_mib),
-                      "" if i.target_mib is None else str(i.target_mib), i.balloon or "")
+                      "" if i.target_mib is None else str(i.target_mib), i.balloon_status)
     return table
 
 

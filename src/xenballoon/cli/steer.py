@@ -11,7 +11,7 @@ from .. import units
 from ..frontend import Balloon
 from ..linux import Guest
 from ..sim import Simulation
-from ..toolstack import mem_set
+from ..toolstack import below_reserve, mem_set
 from ..xen import Hypervisor
 from .render import domain_table
 
@@ -23,6 +23,9 @@ def cmd_steer(args: argparse.Namespace, console: Console) -> int:
     dom = hv.create_domain(units.size_to_pages(args.memory), name="vm1")
     balloon = Balloon(Guest(dom))
     target_kb = units.size_to_kb(args.target)
+    warning = below_reserve(dom, target_kb)
+    if warning is not None:  # accepted, as xl accepts it, but said
+        console.print(f"warning: {warning}", soft_wrap=True, markup=False, highlight=False)
     if args.via == "sysfs":
         balloon.sysfs.write("target_kb", f"{target_kb}\n")
         how = f"echo {target_kb} > {balloon.sysfs.root}/target_kb"
@@ -37,7 +40,7 @@ def cmd_steer(args: argparse.Namespace, console: Console) -> int:
 
 
 def size(text: str) -> int:
-    """An argparse type: bytes named by a size such as ``512M``."""
+    """An argparse type: bytes named by a size such as ``512M`` (a bare number is KiB)."""
     try:
         return units.parse_size(text)
     except ValueError as exc:
@@ -50,7 +53,7 @@ def add_parser(sub: Any) -> None:
                            description="Boot one guest with a balloon, set its target through "
                                        "xenstore (`xl mem-set`) or sysfs, and run until the "
                                        "driver settles. SIZE: 512M, 4GiB, 1024K (powers of "
-                                       "1024; a bare number is bytes).")
+                                       "1024; a bare number is KiB, as for xl mem-set).")
     steer.add_argument("--host", type=size, default="1GiB", metavar="SIZE",
                        help="the host's memory; default 1GiB")
     steer.add_argument("--memory", type=size, default="512MiB", metavar="SIZE",

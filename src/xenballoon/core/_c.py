@@ -16,9 +16,12 @@ them.
 Lifetime: ``*_new`` return ``ffi.gc`` pointers.  Each destructor is a ``partial`` that
 holds the parent object, so a domain keeps its host alive and a guest its domain (and
 through it the host) for as long as the child lives, with no registry to keep in sync.
-Views (``host_tags``, ``domain_p2m``, ``guest_flags``) hold their owner the same way; they
-are made afresh on each call because ``*_grow`` may move the arrays.  Pass the objects
-returned by ``*_new`` (not ``g.dom``) to functions that create children.
+Snapshots (``host_tags``, ``domain_p2m``, ``guest_flags``) are read-only copies of a range
+of a C array, taken during the call: ``*_grow`` may move the arrays (realloc), so nothing
+outside the core ever holds a pointer into them, and nobody can write the core's state
+through a numpy array.  (Tests that corrupt state on purpose write the fields through the
+cffi pointer, ``d.p2m[3] = ...``, which the reference core's objects accept alike.)  Pass the
+objects returned by ``*_new`` (not ``g.dom``) to functions that create children.
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ __all__ = [
     "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
     "add_memory",
     "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "balloon_turn", "ballooned_pfns", "decrease_reservation", "domain_grow", "domain_new",
-    "domain_p2m",
+    "balloon_turn", "ballooned_pfns", "count_flags", "decrease_reservation", "domain_grow",
+    "domain_new", "domain_p2m",
     "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
     "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
     "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
@@ -90,10 +93,6 @@ _NULL = ffi.NULL
 CData = Any  # cffi pointers; ffi.CData is not usable in annotations
 
 
-def _hold(owner: object, ptr: CData) -> None:
-    """A no-op destructor: being referenced by it keeps `owner` alive."""
-
-
 def _free_domain(host: CData, d: CData) -> None:
     lib.xb_domain_free(d)
 
@@ -102,12 +101,17 @@ def _free_guest(dom: CData, g: CData) -> None:
     lib.xb_guest_free(g)
 
 
-def _view(owner: CData, ptr: CData, n: int, dtype: type, itemsize: int) -> np.ndarray:
-    """A zero-copy numpy view of n items at ptr that keeps `owner` alive."""
-    if n == 0:
-        return np.zeros(0, dtype=dtype)
-    keep = ffi.gc(ptr, partial(_hold, owner))
-    return np.frombuffer(ffi.buffer(keep, n * itemsize), dtype=dtype)
+def _snapshot(ptr: CData, length: int, start: int, stop: int | None, dtype: type,
+              itemsize: int) -> np.ndarray:
+    """A read-only copy of items [start, stop) of the `length` items at ptr (slice rules)."""
+    start, stop, _ = slice(start, stop).indices(length)
+    n = max(0, stop - start)
+    out: np.ndarray = np.empty(n, dtype=dtype)
+    if n:
+        # the copy is made here, while the array is where ptr says: no pointer escapes
+        ffi.memmove(ffi.from_buffer(out, require_writable=True), ptr + start, n * itemsize)
+    out.flags.writeable = False
+    return out
 
 
 def _u64(a: np.ndarray) -> CData:
@@ -134,8 +138,8 @@ def host_new(total_pages: int, scrub_freed: bool) -> CData:
     return ffi.gc(h, lib.xb_host_free)
 
 
-def host_tags(h: CData) -> np.ndarray:
-    return _view(h, h.tag, h.total_pages, np.uint32, 4)
+def host_tags(h: CData, start: int = 0, stop: int | None = None) -> np.ndarray:
+    return _snapshot(h.tag, h.total_pages, start, stop, np.uint32, 4)
 
 
 def host_check(h: CData, doms: list[CData]) -> str | None:
@@ -177,8 +181,8 @@ def domain_grow(d: CData, nr_gfns: int) -> int:
     return rc
 
 
-def domain_p2m(d: CData) -> np.ndarray:
-    return _view(d, d.p2m, d.nr_gfns, np.uint32, 4)
+def domain_p2m(d: CData, start: int = 0, stop: int | None = None) -> np.ndarray:
+    return _snapshot(d.p2m, d.nr_gfns, start, stop, np.uint32, 4)
 
 
 def domain_state_bytes(d: CData) -> int:
@@ -222,8 +226,8 @@ def guest_set_batch(g: CData, batch: int) -> int:
     return 0
 
 
-def guest_flags(g: CData) -> np.ndarray:
-    return _view(g, g.flags, g.nr_pfns, np.uint8, 1)
+def guest_flags(g: CData, start: int = 0, stop: int | None = None) -> np.ndarray:
+    return _snapshot(g.flags, g.nr_pfns, start, stop, np.uint8, 1)
 
 
 def guest_state_bytes(g: CData) -> int:
@@ -311,6 +315,12 @@ def online_pages(g: CData, start_pfn: int, n: int) -> int:
 def ballooned_pfns(g: CData) -> np.ndarray:
     out, buf = _u64_out(g.stats.balloon_low + g.stats.balloon_high)
     return out[: lib.xb_ballooned_pfns(g, buf, len(out))]
+
+
+def count_flags(g: CData, start: int, stop: int, mask: int) -> int:
+    if start >= stop:
+        return 0
+    return int(lib.xb_count_flags(g, start, stop, mask))
 
 
 def guest_check(g: CData) -> str | None:

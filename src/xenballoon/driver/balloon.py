@@ -263,13 +263,20 @@ class BalloonDriver:
 
         All or nothing: where the seed would fail part-way, or wait for ever for hotplugged
         pages, xenballoon refuses up front and raises ``OutOfMemory`` with every counter as
-        it was.
+        it was.  Like the seed's failure path (``out_undo`` -> ``free_xenballooned_pages``),
+        a refusal still kicks the worker when ``current_credit()`` is not 0, even with
+        nothing taken: a worker that gave up (ECANCELED) tries again.
         """
         self.guest.require_alive()
         n = _validate.as_count(n, "n", maximum=K.MAX_GFNS)
-        if self._hotplug_unpopulated:
-            return self._alloc_hotplugged(n)
-        return self._alloc(n)
+        try:
+            if self._hotplug_unpopulated:
+                return self._alloc_hotplugged(n)
+            return self._alloc(n)
+        except OutOfMemory:
+            if self.credit:
+                self._worker.schedule(0)
+            raise
 
     def _alloc_hotplugged(self, n: int) -> np.ndarray:
         """With the sysctl on: the balloon's lowmem pages, then ``add_ballooned_pages``.

@@ -135,7 +135,7 @@ class Hotplug:
     def _invalidate_p2m(self, resource: Resource) -> bool:
         """``set_phys_to_machine(pfn, INVALID_P2M_ENTRY)`` for the range: False if it fails."""
         domain = self._guest.domain
-        if (domain.physmap()[resource.start: resource.end] != NIL).any():
+        if (domain.physmap(resource.start, resource.end) != NIL).any():
             return False  # a gfn in the range is populated: it cannot be made invalid
         return int(self._guest.impl.domain_grow(domain.handle, resource.end)) == 0
 

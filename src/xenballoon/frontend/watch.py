@@ -4,10 +4,15 @@ The guest registers the watch through its own xenstore connection, on the relati
 ``memory/target``, so it reads the node with the guest's permissions (it may read its own
 target, not write it).  The watch fires once when registered and on every change.
 
-The kernel reads the node with ``%llu`` and silently ignores a missing or unparsable
-value.  xenballoon accepts a plain non-negative decimal integer (surrounding whitespace
-allowed), converts KiB to pages as ``kib >> (PAGE_SHIFT - 10)``, and ignores anything else
-with a logged warning, leaving the target as it was.  The HVM ``memory/static-max``
+The kernel reads the node with ``xenbus_scanf(..., "%llu", ...)`` and silently ignores a
+missing or unparsable value.  xenballoon accepts what ``%llu`` accepts as a whole value:
+ASCII decimal digits, with the whitespace the kernel's ``vsscanf`` skips (``isspace``: space,
+``\t \n \v \f \r``) allowed before and after; no sign (``%llu`` takes none), no other
+character (a control character such as ``\x1c``, which Python's ``str.strip`` would take as
+whitespace, included).  It converts KiB to pages as ``kib >> (PAGE_SHIFT - 10)``, and ignores
+anything else, or a number past what any simulated machine could hold (it is checked by its
+length first, so a 5,000-digit value is refused without converting it), with a logged
+warning, leaving the target as it was.  The HVM ``memory/static-max``
 adjustment (``target_diff``) is not modelled: guests here see exactly their boot memory,
 so it would always be zero.
 """
@@ -24,7 +29,10 @@ from ..xen import WatchHandle
 
 __all__ = ["NODE", "TargetWatch", "log"]
 
-_DECIMAL = re.compile(r"[0-9]+")
+# %llu: vsscanf skips isspace() characters first; the number is ASCII digits.
+_KSPACE = "[ \t\n\v\f\r]*"
+_TARGET = re.compile(f"{_KSPACE}([0-9]+){_KSPACE}")
+_MAX_DIGITS = len(str(MAX_TARGET << 2))
 NODE = "memory/target"
 
 
@@ -47,13 +55,14 @@ class TargetWatch:
         except PermissionError:
             pr_warn("%s is not readable by the guest; target unchanged", self.path)
             return
-        stripped = text.strip()
-        if not _DECIMAL.fullmatch(stripped):
-            pr_warn("ignoring unparsable %s = %r", self.path, text)
+        match = _TARGET.fullmatch(text)
+        if match is None:
+            pr_warn("ignoring unparsable %s = %r", self.path, text[:64])
             return
-        pages = kb_to_pages(int(stripped))
+        digits = match[1].lstrip("0") or "0"
+        pages = MAX_TARGET + 1 if len(digits) > _MAX_DIGITS else kb_to_pages(int(digits))
         if pages > MAX_TARGET:
-            pr_warn("ignoring absurd %s = %r", self.path, text)
+            pr_warn("ignoring absurd %s = %r", self.path, text[:64])
             return
         self._balloon.set_target(pages)
 

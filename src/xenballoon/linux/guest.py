@@ -113,9 +113,14 @@ class Guest:
         """``si_mem_available()``: free pages above the reserve, never negative."""
         return int(self._impl.mem_available(self._core))
 
-    def page_flags(self) -> np.ndarray:
-        """Per-pfn state flags (``xenballoon.PG_*``): a zero-copy view of the core's array."""
-        return self._impl.guest_flags(self._core)[: self.nr_pfns]
+    def page_flags(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-pfn state flags (``xenballoon.PG_*``) of pfns [start, stop).
+
+        A snapshot, like `Domain.physmap`: a read-only copy taken when called, valid for
+        ever (the core's arrays move when memory is hotplugged); call again for the
+        current state.
+        """
+        return self._impl.guest_flags(self._core, start, stop)
 
     # --- the workload ------------------------------------------------------------------------
     def alloc_pages(self, n: int) -> np.ndarray:

@@ -119,8 +119,8 @@ class MemoryHotplug:
         """``add_memory_resource(res)`` would succeed: no fault pending, the range is free."""
         if self._fail_add:
             return False
-        flags = self._page_flags()[res.start: res.end]
-        p2m = self._domain.physmap()[res.start: res.end]
+        flags = self._page_flags(res.start, res.end)
+        p2m = self._domain.physmap(res.start, res.end)
         return not (flags & PG_STATE).any() and not (p2m != NIL).any()
 
     def add_memory_resource(self, res: Resource) -> int:
@@ -177,12 +177,30 @@ class MemoryHotplug:
         """``memory_notify``: each notifier in the order registered."""
         self.notifier_chain.call_chain(event, block)
 
-    def _page_flags(self) -> np.ndarray:
-        return self._impl.guest_flags(self._handle)[: int(self._handle.nr_pfns)]
+    def _page_flags(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        return self._impl.guest_flags(self._handle, start, stop)
 
     # --- checks --------------------------------------------------------------------------------
     def check(self) -> str | None:
         """The first inconsistency between blocks, resources and page states, or None."""
+        # The usual case, counted in the core without copying the flags: the offline pages
+        # are exactly those of the offline blocks, and no page outside the RAM resources
+        # exists.
+        count, core = self._impl.count_flags, self._handle
+        nr_pfns = int(core.nr_pfns)
+        blocks = [b for b in self._blocks.values() if b.state == "offline"]
+        gaps, at = [], 0  # the pfn ranges outside every resource
+        for r in sorted(self.iomem, key=lambda r: r.start):
+            if r.start > at:
+                gaps.append((at, r.start))
+            at = max(at, r.end)
+        gaps.append((at, nr_pfns))
+        if (count(core, 0, nr_pfns, PG_OFFLINE) == sum(b.nr_pages for b in blocks)
+                and all(count(core, b.start_pfn, b.start_pfn + b.nr_pages, PG_OFFLINE)
+                        == b.nr_pages for b in blocks)
+                and not any(count(core, lo, hi, PG_STATE) for lo, hi in gaps if lo < hi)):
+            return None
+        # Something is off: find the first pfn and say what.
         flags = self._page_flags()
         offline = np.zeros(len(flags), dtype=bool)
         for b in self._blocks.values():

@@ -132,9 +132,6 @@ def policy_problems(policy: PolicySpec | None) -> list[tuple[str, str]]:
 def unavailable(spec: ScenarioSpec) -> list[tuple[str, str]]:
     """Every part of the scenario this version cannot run, with its key path."""
     problems = cost_problems(spec) + policy_problems(spec.policy)
-    if spec.host.dom0_memory is not None:
-        problems.append(("host.dom0_memory", f"a Domain-0 is {_LATER}; expected no "
-                         "dom0_memory"))
     for i, dom in enumerate(spec.domain):
         problems += guest_model_problems(i, dom)
     for i, event in enumerate(spec.event):
@@ -151,7 +148,7 @@ def build_world(spec: ScenarioSpec) -> World:
         raise ScenarioError(problems)
     sim = Simulation(hz=spec.simulation.hz)
     hv = Hypervisor(sim, spec.host.memory, scrub_freed=spec.host.scrub_freed,
-                    **cost_arguments(spec))
+                    dom0=spec.host.dom0_memory, **cost_arguments(spec))
     world = World(spec, sim, hv, np.random.default_rng(spec.simulation.seed))
     for _, name, dom in spec.instances():
         if dom.autostart:

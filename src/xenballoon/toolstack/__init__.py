@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..units import parse_kb, parse_size, size_to_kb, size_to_pages
-from .xl import DomainInfo, domain_list, mem_max, mem_set
+from .xl import DomainInfo, below_reserve, domain_list, mem_max, mem_set
 
-__all__ = ["DomainInfo", "domain_list", "domain_table", "mem_max", "mem_set", "parse_kb",
-           "parse_size", "size_to_kb", "size_to_pages"]
+__all__ = ["DomainInfo", "below_reserve", "domain_list", "domain_table", "mem_max", "mem_set",
+           "parse_kb", "parse_size", "size_to_kb", "size_to_pages"]
 
 
 def __getattr__(name: str) -> Any:

@@ -61,10 +61,12 @@ def _mark_events(ax: Any, events: list[Event], tscale: float, label: bool) -> No
         groups.setdefault((e.time, e.action), []).append(e.domain)
     for when in sorted({time for time, _ in groups}) if not label else ():
         ax.axvline(when / tscale, color="0.45", lw=0.8, ls=":", zorder=1)
+    texts: dict[float, list[str]] = {}
     for (when, action), domains in groups.items() if label else ():
-        text = action if domains == ["host"] else (
-            f"{action} {domains[0]}" if len(domains) == 1 else f"{action} ×{len(domains)}")
-        ax.annotate(text, (when / tscale, 1.0), xycoords=("data", "axes fraction"),
+        texts.setdefault(when, []).append(action if domains == ["host"] else (
+            f"{action} {domains[0]}" if len(domains) == 1 else f"{action} ×{len(domains)}"))
+    for when, parts in texts.items():
+        ax.annotate(", ".join(parts), (when / tscale, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(2, 2), textcoords="offset points", rotation=45,
                     fontsize=7, color="0.3", ha="left", va="bottom")
 

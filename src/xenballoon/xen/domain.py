@@ -82,9 +82,15 @@ class Domain:
         except (KeyError, ValueError):
             return None
 
-    def physmap(self) -> np.ndarray:
-        """The p2m (gfn -> mfn, ``0xFFFFFFFF`` when unpopulated): a zero-copy view."""
-        return self.impl.domain_p2m(self._core)[: int(self._core.nr_gfns)]
+    def physmap(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The p2m (gfn -> mfn, ``0xFFFFFFFF`` when unpopulated) of gfns [start, stop).
+
+        A snapshot: a read-only numpy array copied from the core when called (slice rules
+        for start and stop; default the whole physmap).  It never changes afterwards and
+        stays valid whatever happens to the domain (the core's array may move as the
+        physmap grows); call again for the current state.  Writing to it raises.
+        """
+        return self.impl.domain_p2m(self._core, start, stop)
 
     def require_alive(self) -> None:
         """Raise `InvalidArgument` if the domain has been destroyed."""

@@ -16,12 +16,13 @@ from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, 
 from ..sim import Simulation
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .domain import Domain
-from .libxl import make_domain_home, memory_target_path, static_max_path
+from .libxl import DomainMemory, make_domain_home, memory_target_path, static_max_path
 from .xenstore import XenStore, check_value
 
 __all__ = ["Hypervisor"]
 # mfns are 32-bit in the core, with one value kept for "none".
 MAX_HOST_PAGES = (1 << 32) - 2
+DOM0_NAME = "Domain-0"
 
 
 class Hypervisor:
@@ -30,10 +31,14 @@ class Hypervisor:
     ``scrub_freed``: the hypervisor clears every frame a domain gives back.
     ``backend``: "c" or "python" for this host and everything on it (default: the
     process-wide choice, ``xenballoon.BACKEND``); lets one process compare the two cores.
+    ``dom0``: give the host a Domain-0 of that many pages (domid 0, named ``Domain-0``, its
+    frames taken from ``total_pages``, its xenstore nodes as libxl fills them in); ``None``
+    (the default): no Domain-0, and every frame is the guests'.  Guests' domids start at 1
+    either way.
     """
 
     def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, dom0: int | None = None) -> None:
         if not isinstance(sim, Simulation):
             raise InvalidType(f"sim must be a Simulation, not {type(sim).__name__}")
         total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
@@ -43,9 +48,18 @@ class Hypervisor:
         self.backend = "python" if self._impl is K else "c"
         self._core = self._impl.host_new(total_pages, bool(scrub_freed))
         self._domains: dict[int, Domain] = {}
+        self._names: dict[str, Domain] = {}
         self._next_domid = 1
         self.xenstore = XenStore()
         self._xs = self.xenstore.connect(0)  # the toolstack's connection
+        if dom0 is not None:
+            dom0 = _validate.as_count(dom0, "dom0", minimum=1, maximum=K.MAX_GFNS)
+            self._build(0, DOM0_NAME, DomainMemory(dom0, dom0))
+
+    @property
+    def dom0(self) -> Domain | None:
+        """Domain-0, if the host was given one (``Hypervisor(..., dom0=pages)``)."""
+        return self._domains.get(0)
 
     @property
     def impl(self) -> ModuleType:
@@ -87,37 +101,75 @@ class Hypervisor:
 
     # --- domains -----------------------------------------------------------------------------
     def create_domain(self, memory: int, *, maxmem: int | None = None,
-                      name: str | None = None) -> Domain:
-        """Build a domain with ``memory`` frames (gfns 0..memory-1) and its xenstore nodes."""
+                      name: str | None = None, videoram: int = 0,
+                      dynamic_min: int | None = None, dynamic_max: int | None = None,
+                      hotplug_max: int | None = None) -> Domain:
+        """Build a domain with ``memory`` frames (gfns 0..memory-1) and its xenstore nodes.
+
+        ``name`` must not be in use on the host (`InvalidArgument`, nothing changes); None:
+        ``domain<domid>``.  The toolstack's nodes (`xenballoon.xen.libxl`, pages written as
+        KiB): ``memory/static-max`` (``maxmem``), ``memory/target`` (``memory``) and
+        ``memory/videoram`` (``videoram``, 0 for PV) as libxl writes them;
+        ``memory/dynamic-min`` / ``dynamic-max`` as XenServer's xenopsd writes them, and
+        ``memory/hotplug-max`` as Qubes writes it for a hotplug domain, each only when given.
+        """
         memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
             maxmem, "maxmem", maximum=K.MAX_GFNS)
         ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
+        config = DomainMemory(
+            memory, maxmem, _validate.as_count(videoram, "videoram", maximum=K.MAX_GFNS),
+            *(None if v is None else _validate.as_count(v, label, maximum=K.MAX_GFNS)
+              for v, label in ((dynamic_min, "dynamic_min"), (dynamic_max, "dynamic_max"),
+                               (hotplug_max, "hotplug_max"))))
+        if dynamic_min is not None and dynamic_max is not None:
+            ensure(dynamic_min <= dynamic_max,
+                   f"dynamic_min ({dynamic_min}) must be at most dynamic_max ({dynamic_max})")
         if name is not None and not isinstance(name, str):
             raise InvalidType(f"name must be a str, not {type(name).__name__}")
         domid = self._next_domid
-        if name is not None:  # it becomes the value of <home>/name
-            check_value(0, f"/local/domain/{domid}/name", name)
-        cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
-        if cdom is None:
-            raise OutOfMemory(f"cannot create a domain of {memory} pages: "
-                              f"the host has {self.free_pages} free")
+        if name is None:
+            name = f"domain{domid}"
+            while name in self._names:
+                name += "+"
+        check_value(0, f"/local/domain/{domid}/name", name)  # it becomes <home>/name
+        if name in self._names:
+            raise InvalidArgument(f"the name {name!r} is in use by domain "
+                                  f"{self._names[name].domid} (names are unique on a host)")
+        domain = self._build(domid, name, config)
         self._next_domid += 1
-        domain = Domain(self, self._impl, cdom, domid,
-                        name if name is not None else f"domain{domid}")
+        return domain
+
+    def _build(self, domid: int, name: str, config: DomainMemory) -> Domain:
+        cdom = self._impl.domain_new(self._core, domid, config.memory, config.maxmem)
+        if cdom is None:
+            raise OutOfMemory(f"cannot create a domain of {config.memory} pages: "
+                              f"the host has {self.free_pages} free")
+        domain = Domain(self, self._impl, cdom, domid, name)
         self._domains[domid] = domain
-        make_domain_home(self._xs, domain, memory, maxmem)
+        self._names[name] = domain
+        make_domain_home(self._xs, domain, config)
         self.xenstore.introduce_domain(domid)
         return domain
+
+    def by_name(self, name: str) -> Domain:
+        """The live domain called ``name``; `InvalidArgument` if there is none."""
+        try:
+            return self._names[name]
+        except (KeyError, TypeError):
+            raise InvalidArgument(f"no domain named {name!r}") from None
 
     def destroy_domain(self, domain: Domain | int) -> None:
         """Give every frame of the domain back to the pool and forget it."""
         domain = self.lookup(domain)
+        if domain.domid == 0:
+            raise InvalidArgument("Domain-0 cannot be destroyed")
         # The guest and its balloon driver stop (unwatch, cancel their work) first.
         domain.destroy_chain.call_chain(domain)
         self._impl.domain_release(domain.handle)
         domain.alive = False
         del self._domains[domain.domid]
+        del self._names[domain.name]
         self._xs.rm(domain.home)
         self.xenstore.release_domain(domain.domid)
 
@@ -175,13 +227,14 @@ class Hypervisor:
         self._core.fault_increase_max = max_frames
 
     def add_tenant(self, pages: int | None = None, *, leave: int | None = None,
-                   name: str = "tenant") -> Domain:
+                   name: str | None = None) -> Domain:
         """Fault injection: another tenant takes frames from the host pool.
 
         The tenant is an ordinary domain of ``pages`` frames, or, with ``leave=k``, of every
         free frame but ``k`` (neither given: all of them).  Being a domain, it keeps
         ``check()`` true, and ``destroy_domain(tenant)`` gives its frames back: the fault
         clears.  Raises ``OutOfMemory`` and changes nothing when the pool lacks the frames.
+        ``name``: default ``tenant``, or ``tenant-<domid>`` while another tenant has it.
         """
         if pages is not None and leave is not None:
             raise InvalidType("give pages or leave, not both")
@@ -191,6 +244,8 @@ class Hypervisor:
                 raise OutOfMemory(f"cannot leave {leave} frames free: the host has "
                                   f"{self.free_pages} free")
             pages = self.free_pages - leave
+        if name is None:
+            name = "tenant" if "tenant" not in self._names else f"tenant-{self._next_domid}"
         return self.create_domain(pages, name=name)
 
     def check(self, *, guests: bool = False) -> None:

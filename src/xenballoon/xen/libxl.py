@@ -1,32 +1,81 @@
-"""The xenstore nodes libxl writes for a domain it creates (``tools/libs/light/libxl_create.c``).
+"""The xenstore nodes a toolstack writes for each domain (all sizes in KiB).
 
-The home and ``memory/`` belong to dom0 and only the domain may read them (so it sees its
-target but cannot change it); ``data/`` belongs to the domain.  Sizes are in KiB.
+What libxl writes (``tools/libs/light``): ``libxl_create.c`` makes the home and ``memory/``
+owned by dom0 and readable by the domain (it sees its target but cannot change it), and
+``data/`` the domain's own; ``libxl__build_post`` (``libxl_dom.c``) writes, in one
+transaction, ``memory/static-max`` (``max_memkb``), ``memory/target`` and
+``memory/videoram`` (``video_memkb``: 0 for PV and PVH).  What the other toolstacks add:
+XenServer's xenopsd (XAPI ``ocaml/xenopsd/xc/domain.ml``, ``set_memory_dynamic_range``)
+writes ``memory/dynamic-min`` and ``memory/dynamic-max``, the range squeezed may move the
+domain in; Qubes (``qubes/vm/qubesvm.py``, ``create_xs_entries``) writes
+``memory/hotplug-max`` for a domain with memory hotplug, the most qmemman may give it.
+
+`DomainMemory` is what a domain is created with, in pages: libxl's ``target_memkb`` and
+``max_memkb`` less the video RAM (the guest's own RAM; the video RAM, populated by the
+device model on a real host, is not modelled beyond its node).  Domain-0 gets the same nodes
+(``libxl__fill_dom0_memory_info``, ``libxl_mem.c``, fills in its target and static-max), owned
+by itself.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..units import pages_to_kb
 from .domain import Domain
 from .xenstore import XenStoreConnection
 
-__all__ = ["make_domain_home", "memory_target_path", "static_max_path"]
+__all__ = ["DomainMemory", "make_domain_home", "memory_node_path", "memory_target_path",
+           "static_max_path"]
+
+
+@dataclass(frozen=True)
+class DomainMemory:
+    """A domain's memory as its toolstack configures it (pages).
+
+    ``memory``: boot memory, the initial target; ``maxmem``: static-max; ``videoram``: the
+    video RAM libxl reports (``memory/videoram``; 0 for PV); ``dynamic_min`` /
+    ``dynamic_max``: XenServer's dynamic range (nodes written only when given);
+    ``hotplug_max``: Qubes's most memory for a hotplug domain (written only when given).
+    """
+
+    memory: int
+    maxmem: int
+    videoram: int = 0
+    dynamic_min: int | None = None
+    dynamic_max: int | None = None
+    hotplug_max: int | None = None
+
+    def nodes(self) -> dict[str, int]:
+        """The ``memory/*`` nodes and their values in KiB, in the order toolstacks write them."""
+        nodes = {"static-max": self.maxmem, "target": self.memory, "videoram": self.videoram}
+        for name, value in (("dynamic-min", self.dynamic_min),
+                            ("dynamic-max", self.dynamic_max),
+                            ("hotplug-max", self.hotplug_max)):
+            if value is not None:
+                nodes[name] = value
+        return {name: pages_to_kb(pages) for name, pages in nodes.items()}
+
+
+def memory_node_path(domain: Domain, node: str) -> str:
+    """``/local/domain/<domid>/memory/<node>``."""
+    return f"{domain.home}/memory/{node}"
 
 
 def memory_target_path(domain: Domain) -> str:
     """``/local/domain/<domid>/memory/target``: the balloon target, in KiB."""
-    return f"{domain.home}/memory/target"
+    return memory_node_path(domain, "target")
 
 
 def static_max_path(domain: Domain) -> str:
     """``/local/domain/<domid>/memory/static-max``: the most memory, in KiB."""
-    return f"{domain.home}/memory/static-max"
+    return memory_node_path(domain, "static-max")
 
 
-def make_domain_home(xs: XenStoreConnection, domain: Domain, memory: int, maxmem: int) -> None:
+def make_domain_home(xs: XenStoreConnection, domain: Domain, memory: DomainMemory) -> None:
     """Write the domain's nodes through dom0's connection ``xs``, with libxl's permissions."""
     home, domid = domain.home, domain.domid
-    readonly = ["n0", f"r{domid}"]
+    readonly = ["n0", f"r{domid}"] if domid else ["n0"]
     for path in (home, f"{home}/memory"):
         xs.mkdir(path)
         xs.set_perms(path, readonly)
@@ -34,5 +83,5 @@ def make_domain_home(xs: XenStoreConnection, domain: Domain, memory: int, maxmem
     xs.set_perms(f"{home}/data", [f"n{domid}"])
     xs.write(f"{home}/name", domain.name)
     xs.write(f"{home}/domid", str(domid))
-    xs.write(static_max_path(domain), str(pages_to_kb(maxmem)))
-    xs.write(memory_target_path(domain), str(pages_to_kb(memory)))
+    for node, kib in memory.nodes().items():
+        xs.write(memory_node_path(domain, node), str(kib))

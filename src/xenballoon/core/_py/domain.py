@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..abi import EINVAL, MAX_GFNS, NIL
-from .host import Host
+from .host import Host, snapshot
 
 __all__ = ["Domain", "domain_grow", "domain_new", "domain_p2m", "domain_release",
            "domain_state_bytes", "xenmem_decrease_reservation", "xenmem_populate_physmap"]
@@ -82,9 +82,9 @@ def domain_grow(d: Domain, nr_gfns: int) -> int:
     return 0
 
 
-def domain_p2m(d: Domain) -> np.ndarray:
-    """C: the ``p2m`` field of xb_domain (the compiled core views it in place)."""
-    return d.p2m
+def domain_p2m(d: Domain, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """C: a read-only copy of the ``p2m`` field of xb_domain, gfns [start, stop)."""
+    return snapshot(d.p2m, d.nr_gfns, start, stop)
 
 
 def domain_state_bytes(d: Domain) -> int:

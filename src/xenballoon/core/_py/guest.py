@@ -23,8 +23,9 @@ from ..abi import (
     PG_WORKLOAD,
 )
 from .domain import Domain
+from .host import snapshot
 
-__all__ = ["Guest", "Stats", "guest_check", "guest_flags", "guest_grow", "guest_new",
+__all__ = ["Guest", "Stats", "count_flags", "guest_check", "guest_flags", "guest_grow", "guest_new",
            "guest_set_batch", "guest_state_bytes", "mem_available", "workload_alloc",
            "workload_free"]
 
@@ -128,9 +129,9 @@ def guest_set_batch(g: Guest, batch: int) -> int:
     return 0
 
 
-def guest_flags(g: Guest) -> np.ndarray:
-    """C: the ``flags`` field of xb_guest (the compiled core views it in place)."""
-    return g.flags
+def guest_flags(g: Guest, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """C: a read-only copy of the ``flags`` field of xb_guest, pfns [start, stop)."""
+    return snapshot(g.flags, g.nr_pfns, start, stop)
 
 
 def guest_state_bytes(g: Guest) -> int:
@@ -290,3 +291,8 @@ def guest_check(g: Guest) -> str | None:
         if s.total_pages != exist:
             return f"total_pages is {s.total_pages} but {exist} pfns exist"
     return None
+
+
+def count_flags(g: Guest, start: int, stop: int, mask: int) -> int:
+    """C: xb_count_flags.  pfns in [start, stop) whose flags have a bit of ``mask`` set."""
+    return int(np.count_nonzero(g.flags[start: min(stop, g.nr_pfns)] & mask))

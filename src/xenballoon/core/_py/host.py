@@ -8,6 +8,7 @@ import numpy as np
 
 from ..abi import NIL
 
+# `snapshot` is shared with the sibling modules, not part of a core's namespace
 __all__ = ["Host", "Physmap", "host_check", "host_new", "host_state_bytes", "host_tags"]
 
 
@@ -40,9 +41,19 @@ def host_new(total_pages: int, scrub_freed: bool) -> Host:
     return Host(total_pages, scrub_freed)
 
 
-def host_tags(h: Host) -> np.ndarray:
-    """C: the ``tag`` field of xb_host (the compiled core views it in place)."""
-    return h.tag
+def snapshot(array: np.ndarray, length: int, start: int = 0,
+             stop: int | None = None) -> np.ndarray:
+    """C: none (the cffi binding copies out of a C array alike).  A read-only copy of
+    items [start, stop) of the first `length` (slice rules)."""
+    start, stop, _ = slice(start, stop).indices(length)
+    out = array[start: max(start, stop)].copy()
+    out.flags.writeable = False
+    return out
+
+
+def host_tags(h: Host, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """C: a read-only copy of the ``tag`` field of xb_host."""
+    return snapshot(h.tag, h.total_pages, start, stop)
 
 
 def host_state_bytes(h: Host) -> int:
