@@ -28,6 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"xenstored", "lowlevel"}),
     frozenset({"toolstack"}),
     frozenset({"policies"}),
+    frozenset({"trace"}),
     frozenset({"scenarios", "perf"}),
     frozenset({"cli"}),
     frozenset({"__init__", "__main__"}),  # the public names, re-exported

@@ -48,6 +48,16 @@ from .sim import Simulation, Timer
 from .units import PAGE_SIZE
 from .xen import CostModel, Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
+
+def __getattr__(name: str) -> object:
+    # Scenarios pull in pydantic: load them on first use, not at ``import xenballoon``.
+    if name in ("run_scenario", "ScenarioError"):
+        from . import scenarios
+
+        return getattr(scenarios, name)
+    raise AttributeError(f"module 'xenballoon' has no attribute {name!r}")
+
+
 __all__ = [
     "BACKEND",
     "Balloon",
@@ -74,7 +84,9 @@ __all__ = [
     "PG_OFFLINE",
     "PG_WORKLOAD",
     "ReentrancyError",
+    "run_scenario",
     "Resource",
+    "ScenarioError",
     "Simulation",
     "Timer",
     "VmStat",

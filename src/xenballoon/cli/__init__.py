@@ -1,4 +1,5 @@
-"""The ``xenballoon`` command: one module per subcommand (``demo``, ``steer``, ``bench``).
+"""The ``xenballoon`` command: one module per subcommand (``demo``, ``steer``, ``bench``,
+``run``, ``serve``).
 
 The top of the layers, and the only package that imports rich (`render` holds the tables).
 """
@@ -10,11 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from .._version import __version__
 from ..errors import XenBalloonError
+from ..trace.io import MissingExtra
 from ..units import size_to_pages
-from . import bench, demo, steer
+from . import bench, demo, run, serve, steer
 
 __all__ = ["build_parser", "main"]
 
@@ -28,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     steer.add_parser(sub)
     bench.add_parser(sub)
+    run.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
@@ -45,6 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=100)
     try:
         return int(args.func(args, console))
-    except (XenBalloonError, ValueError, OSError) as exc:
-        console.print(f"[red]xenballoon {args.command}: {exc}[/]")
+    except (XenBalloonError, ValueError, OSError, MissingExtra) as exc:
+        console.print(f"[red]xenballoon {args.command}: {escape(str(exc))}[/]")
         return 1

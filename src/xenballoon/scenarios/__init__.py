@@ -1,11 +1,14 @@
-"""Scenarios: a host, its guests and the toolstack's actions on a simulated timeline.
+"""Scenarios: a host, its guests and a timeline of events, from a file or a dict.
 
-Today the built-in demo (`demo.run_demo`); room is left for the scenario file format and
-building a world from it.
+The file format (`spec`, its checks in `checks`, its values in `values`), building a world
+(`build`), the timeline's actions (`events`), running and summarising (`run`), and the
+built-in scenarios (`examples`, ``demo`` among them).
 """
 
 from __future__ import annotations
 
-from .demo import DemoResult, Event, run_demo
+from .load import load_spec
+from .run import Result, ScenarioRun, run_scenario
+from .spec import ScenarioError, ScenarioSpec
 
-__all__ = ["DemoResult", "Event", "run_demo"]
+__all__ = ["Result", "ScenarioError", "ScenarioRun", "ScenarioSpec", "load_spec", "run_scenario"]
