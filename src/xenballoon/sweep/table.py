@@ -1,0 +1,92 @@
+"""A sweep's table: runs' summaries as flat rows, the pandas table, its files, its aggregate.
+
+One row per run.  Columns: each varied key as written (``policy.name``), ``seed``, ``error``
+(empty when the run succeeded), ``wall_seconds``, then the summary flattened as
+``<domain name>.<metric>`` and ``host.<metric>`` (API.md, second part).  Only scalar metrics
+become columns; lists in the summary (a domain's ``targets``, the host's ``tenants``) stay
+with the run, as its trace does.  pandas is imported only when a table is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FIXED", "OOM_TOTAL", "aggregate", "frame", "summary_row", "write"]
+
+FIXED = ("seed", "error", "wall_seconds")
+OOM_TOTAL = "oom_kills (all domains)"
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def summary_row(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's summary as ``{'vm1.oom_kills': 0, ..., 'host.min_free_pages': 512, ...}``."""
+    row: dict[str, Any] = {}
+    for name, metrics in summary.get("domains", {}).items():
+        row.update((f"{name}.{k}", v) for k, v in metrics.items() if isinstance(v, _SCALARS))
+    row.update((f"host.{k}", v) for k, v in summary.get("host", {}).items()
+               if isinstance(v, _SCALARS))
+    return row
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("a sweep's table needs pandas: pip install 'xenballoon[sweep]'"
+                          ) from None
+    return pandas
+
+
+def frame(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
+    """The rows as a DataFrame (its index is the run number); columns in the documented order
+    even when no run succeeded.  A varied key whose values mix types is kept as text."""
+    pd = _pandas()
+    df = pd.DataFrame(list(rows))
+    for column in (*keys, *FIXED):
+        if column not in df.columns:
+            df[column] = pd.Series(dtype=object)
+    metrics = [c for c in df.columns if c not in keys and c not in FIXED]
+    df = df[[*keys, *FIXED, *metrics]]
+    for key in keys:
+        if len({type(v) for v in df[key]}) > 1:
+            df[key] = df[key].astype(str)
+    df["error"] = df["error"].fillna("").astype(str)
+    df.index.name = "run"
+    return df
+
+
+def write(df: Any, path: str | os.PathLike[str]) -> None:
+    """Write the table by the file's suffix: ``.csv`` or ``.parquet`` (needs pyarrow)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix in (".parquet", ".pq"):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ImportError("writing Parquet needs pyarrow: pip install 'xenballoon[trace]'"
+                              ) from None
+        df.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"sweep table {path}: expected a .csv or .parquet name")
+
+
+def aggregate(df: Any, keys: Sequence[str]) -> Any:
+    """Per combination of the varied keys: ``runs``, ``failed``, and the mean over its
+    successful runs of every numeric column (``OOM_TOTAL``: kills summed over domains)."""
+    pd = _pandas()
+    ok = df[df["error"] == ""]
+    numeric = ok.select_dtypes("number").drop(columns=["seed"], errors="ignore")
+    numeric = numeric.drop(columns=[k for k in keys if k in numeric.columns])
+    kills = [c for c in numeric.columns if c.endswith(".oom_kills") and c != "host.oom_kills"]
+    if kills:
+        numeric.insert(0, OOM_TOTAL, numeric[kills].sum(axis=1))
+    whole = pd.Series("all runs", index=df.index, name="sweep")   # no varied key: one group
+    labels = [df[k] for k in keys] or [whole]
+    counts = df.groupby(labels, sort=False)["error"].agg(
+        runs="size", failed=lambda e: int((e != "").sum()))
+    out = counts.join(numeric.groupby(labels, sort=False).mean(), how="left")
+    return out.reset_index()
