@@ -91,13 +91,37 @@ def mem_set(hv: Hypervisor, domain: Domain | int | str, size: int | str) -> None
     """``xl mem-set DOMAIN SIZE``: write the domain's ``memory/target``.
 
     ``size`` is KiB as an int, or text as xl reads it (``"256m"``; bare numbers are KiB).
+    Refused with ``ValueError``, as ``libxl_set_memory_target`` (``libxl_mem.c``) refuses it,
+    when the target is above the domain's ``memory/static-max``.
     """
-    hv.mem_set(_domain(hv, domain).domid, _kb(size))
+    dom, target_kb = _domain(hv, domain), _kb(size)
+    static_max = _node_kb(hv, dom, "static-max")
+    if static_max is not None and target_kb > static_max:
+        raise ValueError(f"xl mem-set {dom.name}: cannot set the memory target above "
+                         f"static-max ({target_kb} KiB > {static_max} KiB)")
+    hv.mem_set(dom.domid, target_kb)
 
 
 def mem_max(hv: Hypervisor, domain: Domain | int | str, size: int | str) -> None:
-    """``xl mem-max DOMAIN SIZE``: set the domain's ``max_pages`` (sizes as for mem_set)."""
-    hv.mem_max(_domain(hv, domain).domid, _kb(size))
+    """``xl mem-max DOMAIN SIZE``: set the domain's ``max_pages`` (sizes as for mem_set).
+
+    Refused with ``ValueError``, as ``libxl_domain_setmaxmem`` (``libxl_mem.c``) refuses it,
+    when the new maximum is below the domain's current ``memory/target``.
+    """
+    dom, max_kb = _domain(hv, domain), _kb(size)
+    target = _node_kb(hv, dom, "target")
+    if target is not None and max_kb < target:
+        raise ValueError(f"xl mem-max {dom.name}: cannot set the maximum below the memory "
+                         f"target ({max_kb} KiB < {target} KiB)")
+    hv.mem_max(dom.domid, max_kb)
+
+
+def _node_kb(hv: Hypervisor, dom: Domain, node: str) -> int | None:
+    """``memory/<node>`` of the domain in KiB, if it is there and parses."""
+    try:
+        return int(hv.xenstore.read(f"{dom.home}/memory/{node}"))
+    except (KeyError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

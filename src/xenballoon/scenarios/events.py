@@ -1,0 +1,116 @@
+"""The timeline: one table from action name to what the toolstack does.
+
+Each handler acts on the world and returns a line for the event log.  What the toolstack
+refuses at run time (``xl mem-set`` above static-max, ``xl mem-max`` below the target, a
+domain the host has no memory to create, a domain that is not running because its creation
+was refused) is an outcome, not a crash: the event log says ``refused: ...`` and the run goes
+on, as it would on a host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import toolstack
+from ..errors import XenBalloonError
+from ..hypervisor import KIB_PER_PAGE
+from ..trace.io import Event
+from .build import World
+from .checks import matching
+from .spec import EventSpec
+from .units import format_pages
+
+__all__ = ["ACTIONS", "schedule_timeline"]
+
+
+def mem_set(world: World, event: Any, name: str) -> str:
+    toolstack.mem_set(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    return f"target {format_pages(event.size)}"
+
+
+def mem_max(world: World, event: Any, name: str) -> str:
+    toolstack.mem_max(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    return f"max {format_pages(event.size)}"
+
+
+def create(world: World, event: Any, name: str) -> str:
+    balloon = world.boot(name)
+    return f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+
+
+def destroy(world: World, event: Any, name: str) -> str:
+    hv = world.hypervisor
+    domain = world.tenants.pop(name, None)
+    if domain is None:
+        if name not in world.guests:
+            raise ValueError(f"domain '{name}' is not running")
+        domain = world.guests.pop(name).domain
+        world.balloons.pop(name)
+    pages = domain.tot_pages
+    hv.destroy_domain(domain)
+    return f"gave back {format_pages(pages)}, host free {format_pages(hv.free_pages)}"
+
+
+def tenant(world: World, event: Any, name: str) -> str:
+    hv = world.hypervisor
+    domain = hv.add_tenant(event.size, leave=event.leave, name=name)
+    world.tenants[name] = domain
+    return f"takes {format_pages(domain.tot_pages)}, host free {format_pages(hv.free_pages)}"
+
+
+def fault(world: World, event: Any, name: str) -> str:
+    if event.fault == "increase-reservation":
+        world.hypervisor.inject_increase_fault(event.calls, event.max_frames)
+        return (f"next {event.calls} populate call(s) do at most {event.max_frames} "
+                "frame(s)")
+    if name not in world.guests:
+        raise ValueError(f"domain '{name}' is not running")
+    world.guests[name].fail_next_allocations(event.count)
+    return f"next {event.count} page allocation(s) of the driver fail"
+
+
+Handler = Callable[[World, Any, str], str]
+ACTIONS: dict[str, Handler] = {
+    "mem-set": mem_set,
+    "mem-max": mem_max,
+    "create": create,
+    "destroy": destroy,
+    "tenant": tenant,
+    "fault": fault,
+    # "workload": the guest memory model's (build.unavailable refuses it until then)
+}
+
+
+def targets(world: World, event: EventSpec) -> list[str]:
+    """The domains an event acts on: its pattern's matches, a tenant, or the host."""
+    if event.action == "tenant":
+        return [event.name]
+    pattern = getattr(event, "domain", None)
+    if pattern is None:
+        return ["host"]
+    if pattern in world.tenants:
+        return [pattern]
+    return matching(pattern, list(world.declared))
+
+
+def schedule_timeline(world: World, log: list[Event],
+                      after: Callable[[str], object] | None = None) -> None:
+    """Put every event of the scenario on the clock (same time: file order).
+
+    ``after(domain)`` runs after each event on each domain, e.g. for the recorder.
+    """
+
+    def fire(event: EventSpec) -> None:
+        handler = ACTIONS[event.action]
+        for name in targets(world, event):
+            try:
+                detail = handler(world, event, name)
+            except (XenBalloonError, ValueError) as exc:
+                detail = f"refused: {exc}"
+            log.append(Event(world.sim.now, name, event.action, detail))
+            if after is not None:
+                after(name)
+
+    for event in sorted(world.spec.event, key=lambda e: e.at):
+        world.sim.call_at(event.at, lambda event=event: fire(event))

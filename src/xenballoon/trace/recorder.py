@@ -1,0 +1,131 @@
+"""Recording a run into preallocated arrays, with no Python object per sample per domain.
+
+A domain's balloon numbers change only when its worker runs, so the recorder keeps one
+"live" column per domain, refreshed by the balloon's listener after each run (cost in
+proportion to the work done), and a sample copies the live columns of every domain into the
+next row with one numpy assignment per metric (cost independent of the Python loop over
+domains).  `read_balloon` is the one place that reads a balloon's numbers: a batched core
+call (all domains' stats into one array) would replace it when sampling must pull rather
+than be pushed (e.g. the guest model's counters, which change at every workload step).
+
+Along the way it keeps what the summary needs: the host's lowest free count (checked after
+every worker run and every timeline event, so a dip between samples is not missed), each
+balloon's worker runs that did not end DONE (the event log), and when each new target was
+reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..balloon import Balloon, BPState
+from ..hypervisor import Hypervisor
+from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
+
+__all__ = ["Recorder", "TargetEpisode", "read_balloon"]
+
+DONE = int(BPState.DONE)
+
+
+@dataclass
+class TargetEpisode:
+    """A target a domain was given, when, and when its balloon first reached it."""
+
+    target_pages: int
+    set_at: float
+    reached_at: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.reached_at is None else self.reached_at - self.set_at
+
+
+def read_balloon(balloon: Balloon, out: np.ndarray, column: int) -> int:
+    """Store the balloon's ``PAGE_METRICS`` in ``out[:, column]``; return its state value."""
+    s = balloon.stats
+    out[0, column] = s.target_pages
+    out[1, column] = s.current_pages
+    out[2, column] = s.balloon_low
+    out[3, column] = s.balloon_high
+    return int(balloon.state)
+
+
+class Recorder:
+    """Samples of every named domain and of the host, at the given ``times``."""
+
+    def __init__(self, hypervisor: Hypervisor, domains: Sequence[str], times: np.ndarray,
+                 events: list[Event]) -> None:
+        n, d = len(times), len(domains)
+        self.hv = hypervisor
+        self.domains = tuple(domains)
+        self.column = {name: i for i, name in enumerate(self.domains)}
+        self.times = np.asarray(times, dtype=np.float64)
+        self.events = events
+        self.live = np.zeros((len(PAGE_METRICS), d), dtype=np.uint32)
+        self.live_state = np.full(d, NOT_RUNNING, dtype=np.int8)
+        self.pages = np.zeros((len(PAGE_METRICS), n, d), dtype=np.uint32)
+        self.state = np.full((n, d), NOT_RUNNING, dtype=np.int8)
+        self.host_free = np.zeros(n, dtype=np.uint64)
+        self.nr_samples = 0
+        self.min_free_pages = hypervisor.free_pages
+        self.episodes: dict[str, list[TargetEpisode]] = {name: [] for name in self.domains}
+
+    # --- pushed by the world -----------------------------------------------------------------
+    def attach(self, name: str, balloon: Balloon) -> None:
+        """Follow a domain's balloon from now on (at boot)."""
+        column = self.column[name]
+        balloon.add_listener(lambda b: self.worker_ran(column, b))
+        self.refresh(column, balloon)
+
+    def worker_ran(self, column: int, balloon: Balloon) -> None:
+        old = int(self.live_state[column])
+        state = self.refresh(column, balloon)
+        if state != DONE or old != DONE:
+            self.events.append(Event(self.hv.sim.now, self.domains[column], "balloon",
+                                     f"{BPState(state).name}: current "
+                                     f"{int(self.live[1, column])} of "
+                                     f"{int(self.live[0, column])} pages"))
+
+    def refresh(self, column: int, balloon: Balloon) -> int:
+        """Re-read one domain; note a new target and a reached one."""
+        state = read_balloon(balloon, self.live, column)
+        self.live_state[column] = state
+        target, current = int(self.live[0, column]), int(self.live[1, column])
+        episodes = self.episodes[self.domains[column]]
+        now = self.hv.sim.now
+        if not episodes or episodes[-1].target_pages != target:
+            episodes.append(TargetEpisode(target, now))
+        if episodes[-1].reached_at is None and current == target:
+            episodes[-1].reached_at = now
+        self.min_free_pages = min(self.min_free_pages, self.hv.free_pages)
+        return state
+
+    def gone(self, name: str) -> None:
+        """The domain was destroyed: its columns read as not running from now on."""
+        column = self.column[name]
+        self.live[:, column] = 0
+        self.live_state[column] = NOT_RUNNING
+
+    def host_changed(self) -> None:
+        self.min_free_pages = min(self.min_free_pages, self.hv.free_pages)
+
+    # --- pulled at each sample ---------------------------------------------------------------
+    def sample(self) -> None:
+        """Copy the live columns and the host's free count into the next row."""
+        k = self.nr_samples
+        free = self.hv.free_pages
+        self.pages[:, k, :] = self.live
+        self.state[k] = self.live_state
+        self.host_free[k] = free
+        self.min_free_pages = min(self.min_free_pages, free)
+        self.nr_samples = k + 1
+
+    def trace(self) -> Trace:
+        """The samples taken so far as a `Trace` (views, no copies)."""
+        k = self.nr_samples
+        return Trace(self.times[:k], self.domains,
+                     {name: self.pages[i, :k] for i, name in enumerate(PAGE_METRICS)},
+                     self.state[:k], self.host_free[:k], self.events)
