@@ -33,6 +33,15 @@ from .xenstore import WatchHandle, XenStore, XenStoreConnection
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``xb.sweep``, imported when first used (so ``import xenballoon`` never loads dask)."""
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "BACKEND",
     "Balloon",

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, bench, toolstack
+from . import __version__, bench, cli_sweep, toolstack
 from .balloon import Balloon
 from .core import BACKEND
 from .errors import InvariantError, XenBalloonError
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="set the target in xenstore as dom0 (default) or in the guest's sysfs")
     steer.set_defaults(func=cmd_steer)
     bench.add_parser(sub)
+    cli_sweep.add_parser(sub)
     return parser
 
 

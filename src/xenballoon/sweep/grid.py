@@ -87,9 +87,10 @@ class KeyPath:
                     raise SweepError(f"--vary key {self.text!r}: {self.where(k - 1)} is not an "
                                      "array of tables, it cannot take an index")
                 if part >= len(node):
-                    have = (f"{self.where(k - 1)}[0] .. [{len(node) - 1}]" if node else "none")
+                    array = self.where(k - 1)
+                    have = (f"{array}[0] .. {array}[{len(node) - 1}]" if node else "none")
                     raise SweepError(f"--vary key {self.text!r}: {here} does not exist; the "
-                                     f"scenario has {len(node)} (indices: {have})")
+                                     f"scenario has {len(node)} [[{array}]] tables ({have})")
             else:
                 if not isinstance(node, dict):
                     raise SweepError(f"--vary key {self.text!r}: {self.where(k - 1)} is a "

@@ -29,7 +29,7 @@ from .grid import Grid, Run
 from .table import summary_row
 
 __all__ = ["MAX_BATCH", "BATCHES_PER_WORKER", "Progress", "batch_size", "batches",
-           "local_cluster", "require_dask", "run_batch", "run_grid", "run_one"]
+           "local_cluster", "one_line", "require_dask", "run_batch", "run_grid", "run_one"]
 
 MAX_BATCH = 64
 BATCHES_PER_WORKER = 8
@@ -51,11 +51,20 @@ def run_one(grid: Grid, run: Run, traces: str | None = None) -> Row:
         metrics, error = summary_row(result.summary), ""
         del result
     except Exception as exc:  # any failure of one run is that run's row, never the sweep's end
-        metrics, error = {}, f"{type(exc).__name__}: {exc}"
+        metrics, error = {}, one_line(exc)
     row["error"] = error
     row["wall_seconds"] = time.perf_counter() - started
     row.update(metrics)
     return row
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line of the table: its type, then its lines joined by '; '."""
+    text = ""
+    for line in (line.strip() for line in str(exc).splitlines()):
+        if line:
+            text += line if not text else (" " if text.endswith(":") else "; ") + line
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def run_batch(grid: Grid, start: int, stop: int, traces: str | None = None
@@ -129,7 +138,7 @@ def _lost(grid: Grid, span: tuple[int, int], exc: BaseException) -> list[tuple[i
     rows = []
     for run in grid.runs(*span):
         row: Row = dict(zip(grid.names, run.values))
-        row.update(seed=run.seed, error=f"batch lost: {type(exc).__name__}: {exc}",
+        row.update(seed=run.seed, error=f"batch lost: {one_line(exc)}",
                    wall_seconds=math.nan)
         rows.append((run.index, row))
     return rows

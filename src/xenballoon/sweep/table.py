@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FIXED", "OOM_TOTAL", "aggregate", "frame", "summary_row", "write"]
+__all__ = ["FIXED", "OOM_TOTAL", "aggregate", "check_out", "frame", "summary_row", "write"]
 
 FIXED = ("seed", "error", "wall_seconds")
 OOM_TOTAL = "oom_kills (all domains)"
@@ -44,7 +44,8 @@ def frame(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
     """The rows as a DataFrame (its index is the run number); columns in the documented order
     even when no run succeeded.  A varied key whose values mix types is kept as text."""
     pd = _pandas()
-    df = pd.DataFrame(list(rows))
+    rows = list(rows)
+    df = pd.DataFrame(rows)
     for column in (*keys, *FIXED):
         if column not in df.columns:
             df[column] = pd.Series(dtype=object)
@@ -53,25 +54,37 @@ def frame(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
     for key in keys:
         if len({type(v) for v in df[key]}) > 1:
             df[key] = df[key].astype(str)
+    for column in metrics:   # counts stay integers where failed runs leave holes
+        values = [row[column] for row in rows if row.get(column) is not None]
+        if values and all(type(v) is int for v in values):
+            df[column] = df[column].astype("Int64")
     df["error"] = df["error"].fillna("").astype(str)
     df.index.name = "run"
     return df
 
 
-def write(df: Any, path: str | os.PathLike[str]) -> None:
-    """Write the table by the file's suffix: ``.csv`` or ``.parquet`` (needs pyarrow)."""
+def check_out(path: str | os.PathLike[str]) -> str:
+    """The format of a table file, ``'csv'`` or ``'parquet'``, checked before a sweep runs:
+    ValueError for another suffix, ImportError if Parquet cannot be written here."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
+        return "csv"
+    if suffix not in (".parquet", ".pq"):
+        raise ValueError(f"sweep table {path}: expected a .csv or .parquet file name")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError("writing Parquet needs pyarrow: pip install 'xenballoon[trace]'"
+                          ) from None
+    return "parquet"
+
+
+def write(df: Any, path: str | os.PathLike[str]) -> None:
+    """Write the table by the file's suffix: ``.csv`` or ``.parquet`` (needs pyarrow)."""
+    if check_out(path) == "csv":
         df.to_csv(path, index=False)
-    elif suffix in (".parquet", ".pq"):
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise ImportError("writing Parquet needs pyarrow: pip install 'xenballoon[trace]'"
-                              ) from None
-        df.to_parquet(path, index=False)
     else:
-        raise ValueError(f"sweep table {path}: expected a .csv or .parquet name")
+        df.to_parquet(path, index=False)
 
 
 def aggregate(df: Any, keys: Sequence[str]) -> Any:
