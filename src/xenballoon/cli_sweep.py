@@ -101,33 +101,38 @@ def closing_table(df: Any, keys: tuple[str, ...]) -> Table:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    """Run the sweep; errors are printed as plain text (they quote keys such as [[domain]])."""
+    try:
+        return _sweep(args, console)
+    except (ImportError, OSError, ValueError) as exc:
+        console.print(f"xenballoon sweep: {exc}", style="red", markup=False, highlight=False)
+        return 1
+
+
+def _sweep(args: argparse.Namespace, console: Console) -> int:
     from .sweep.api import make_grid
     from .sweep.grid import parse_vary
     from .sweep.runner import run_grid
     from .sweep.table import check_out, frame, write
 
     grid = make_grid(args.file, [parse_vary(v) for v in args.vary], args.seeds)
-    try:
-        check_out(args.out)
-        with _client(args) as client, _progress_bar(console) as bar:
-            task = bar.add_task("sweep", total=len(grid), failed=0)
+    check_out(args.out)
+    with _client(args) as client, _progress_bar(console) as bar:
+        task = bar.add_task("sweep", total=len(grid), failed=0)
 
-            def report(done: int, failed: int, total: int) -> None:
-                bar.update(task, completed=done, failed=failed)
+        def report(done: int, failed: int, total: int) -> None:
+            bar.update(task, completed=done, failed=failed)
 
-            rows = run_grid(grid, client, batch=args.batch, traces=args.traces,
-                            progress=report)
-    except ImportError as exc:
-        console.print(f"[red]xenballoon sweep: {exc}[/]")
-        return 1
+        rows = run_grid(grid, client, batch=args.batch, traces=args.traces, progress=report)
     df = frame(rows, grid.names)
     write(df, args.out)
     console.print(closing_table(df, grid.names))
     failed = df[df["error"] != ""]
-    console.print(f"{len(df):,} runs, {len(failed):,} failed; table: {args.out}")
+    console.print(f"{len(df):,} runs, {len(failed):,} failed; table: {args.out}",
+                  markup=False, highlight=False)
     if len(failed):
-        console.print(f"[red]first failure (run {failed.index[0]}): {failed['error'].iloc[0]}[/]",
-                      markup=True, highlight=False)
+        console.print(f"first failure (run {failed.index[0]}): {failed['error'].iloc[0]}",
+                      style="red", markup=False, highlight=False)
     return 0
 
 

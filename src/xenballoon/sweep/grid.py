@@ -92,6 +92,10 @@ class KeyPath:
                     raise SweepError(f"--vary key {self.text!r}: {here} does not exist; the "
                                      f"scenario has {len(node)} [[{array}]] tables ({have})")
             else:
+                if isinstance(node, list):
+                    raise SweepError(f"--vary key {self.text!r}: {self.where(k - 1)} is an "
+                                     "array of tables: say which one, e.g. "
+                                     f"{self.where(k - 1)}[0].{part}")
                 if not isinstance(node, dict):
                     raise SweepError(f"--vary key {self.text!r}: {self.where(k - 1)} is a "
                                      "value, not a table, it has no keys")
@@ -146,14 +150,14 @@ class Grid:
         and the seeds (``N`` means seeds 0..N-1); SweepError says what is wrong."""
         pairs = list(vary.items() if isinstance(vary, Mapping) else vary)
         keys = tuple(KeyPath.parse(k) for k, _ in pairs)
-        values = tuple(tuple(v) for _, v in pairs)
+        values = tuple(() if isinstance(v, (str, bytes)) else tuple(v) for _, v in pairs)
         seen: set[str] = set()
         for key, vals in zip(keys, values):
             if key.text == SEED_KEY:
                 raise SweepError(f"--vary key {SEED_KEY!r}: the seeds are given by --seeds")
             if key.text in seen:
                 raise SweepError(f"--vary key {key.text!r} is given twice")
-            if isinstance(vals, str) or not vals:
+            if not vals:
                 raise SweepError(f"--vary key {key.text!r}: expected a non-empty list of values")
             seen.add(key.text)
             key.assign(copy.deepcopy(dict(scenario)), vals[0])
