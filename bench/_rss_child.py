@@ -15,7 +15,7 @@ import sys
 import time
 
 import xenballoon as xb
-from xenballoon import bench
+from xenballoon import perf as bench
 
 
 def memory() -> tuple[int, int | None]:

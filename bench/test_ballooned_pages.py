@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from xenballoon import bench
+from xenballoon import perf as bench
 
 
 @pytest.mark.parametrize("chunk", [1, 64, 4096])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from xenballoon import bench
+from xenballoon import perf as bench
 
 SMALL = 4096
 ONE_M = 1 << 20     # 4 GiB balloon: an 8 GiB guest on a 16 GiB host

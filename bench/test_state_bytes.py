@@ -1,7 +1,7 @@
 """Bytes of state per guest page and per host frame: the core's count against the allocator.
 
 The core sums what it allocated (``Hypervisor.state_bytes``, ``Guest.state_bytes``, broken
-down by ``xenballoon.bench.state_breakdown``).  The allocator's view is how much a fresh
+down by ``xenballoon.perf.state_breakdown``).  The allocator's view is how much a fresh
 process grew while it booted the canonical machine (a guest of 2,097,152 pages on a host of
 4,194,304 frames): its address space (every allocation) and its resident set (what was
 touched: the C core writes every array at boot; the reference leaves its zeroed arrays,

@@ -1,4 +1,4 @@
-"""`xenballoon bench` and the cycle it times (xenballoon.bench), at small sizes."""
+"""`xenballoon bench` and the cycle it times (xenballoon.perf), at small sizes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 import xenballoon as xb
-from xenballoon import bench
+from xenballoon import perf as bench
 from xenballoon.cli import main
 
 

@@ -1,4 +1,4 @@
-"""The command line and the built-in demo scenario."""
+"""The command line: demo, steer, help and usage errors."""
 
 from __future__ import annotations
 
@@ -7,43 +7,24 @@ import sys
 
 import pytest
 
-from xenballoon import PAGES_PER_SECTION
 from xenballoon.cli import main
-from xenballoon.scenario import MIB, run_demo
-
-
-def test_demo_scenario_squeezes_until_cancel() -> None:
-    """The demo's squeezed guest backs off at 4, 6, 10 s and cancels at 18 s."""
-    result = run_demo()
-    vm2 = [(e.time, e.state) for e in result.events if e.domain == "vm2" and e.state]
-    assert vm2[2:6] == [(4.0, "EAGAIN"), (6.0, "EAGAIN"), (10.0, "EAGAIN"),
-                        (18.0, "ECANCELED")]
-    assert vm2[-1] == (31.0, "DONE")
-    assert result.balloons["vm1"].stats.current_pages == 448 * MIB
-    assert result.balloons["vm2"].stats.current_pages == 512 * MIB
-    result.hypervisor.check()
-    for balloon in result.balloons.values():
-        balloon.guest.check()
-
-
-def test_demo_guest_grows_past_its_boot_memory_by_hotplug() -> None:
-    """The demo's vm3 hotplugs one section, waits for it to be onlined, then populates."""
-    result = run_demo()
-    vm3 = result.balloons["vm3"]
-    assert vm3.stats.current_pages == 48 * MIB
-    assert vm3.stats.total_pages == 16 * MIB + PAGES_PER_SECTION
-    timeline = [(e.time, e.what, e.state) for e in result.events if e.domain == "vm3"]
-    assert timeline[-3:] == [(32.0, "memory1 online +128M", None), (32.0, "worker", "WAIT"),
-                             (32.0, "worker", "DONE")]
 
 
 def test_demo_prints_timeline_and_check(capsys: pytest.CaptureFixture[str]) -> None:
     """`xenballoon demo` prints the timeline and the final invariant check."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    for text in ("mem-set 448M", "EAGAIN", "ECANCELED", "memory1 online", "WAIT",
+    for text in ("target 448 MiB", "EAGAIN", "ECANCELED", "memory1 online +128 MiB", "WAIT",
                  "invariant check: OK"):
         assert text in out
+
+
+def test_demo_scale_multiplies_every_size(capsys: pytest.CaptureFixture[str]) -> None:
+    """`xenballoon demo --scale 2` tells the same story on a 2 GiB host."""
+    assert main(["demo", "--scale", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2,048.0 MiB host" in out
+    assert "vm1: current 896.0 MiB, target 896.0 MiB, state DONE" in out
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xenballoon as xb
-from xenballoon.hotplug import ResourceTree
+from xenballoon.linux import ResourceTree
 
 Boot = Callable[..., xb.Balloon]
 S = xb.PAGES_PER_SECTION
@@ -235,7 +235,7 @@ def test_memory_notifier_sees_each_block_going_online_then_online(boot: Boot) ->
     b.guest.hotplug.register_memory_notifier(lambda ev, blk: events.append(
         (ev, blk.id, blk.state)))
     settle(b, 4096 + S + 1)
-    going, online = xb.hotplug.MEM_GOING_ONLINE, xb.hotplug.MEM_ONLINE
+    going, online = xb.linux.MEM_GOING_ONLINE, xb.linux.MEM_ONLINE
     assert events == [(going, 1, "offline"), (online, 1, "online"),
                       (going, 2, "offline"), (online, 2, "online")]
 
@@ -248,7 +248,7 @@ def test_xen_memory_notifier_kicks_the_worker_on_mem_online_only(boot: Boot) -> 
     b.guest.hotplug.register_memory_notifier(
         lambda ev, blk: pending.setdefault(ev, b.work_pending))
     b.guest.online_memory_block(1)
-    assert pending == {xb.hotplug.MEM_GOING_ONLINE: False, xb.hotplug.MEM_ONLINE: True}
+    assert pending == {xb.linux.MEM_GOING_ONLINE: False, xb.linux.MEM_ONLINE: True}
     b.guest.sim.run()
 
 

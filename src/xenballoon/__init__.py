@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from .balloon import Balloon, BalloonStats, BPState
+from ._version import __version__
 from .core import BACKEND
 from .core.abi import (
     PG_BALLOON,
@@ -23,24 +23,28 @@ from .core.abi import (
     PG_OFFLINE,
     PG_WORKLOAD,
 )
-from .errors import InvariantError, OutOfMemory, XenBalloonError
-from .guest import Guest
-from .hotplug import PAGES_PER_SECTION, MemoryBlock, MemoryHotplug, Resource
-from .hypervisor import PAGE_SIZE, Domain, Hypervisor
+from .driver import BalloonStats, BPState
+from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
+from .frontend import Balloon, BalloonSysfs
+from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
 from .sim import Simulation, Timer
-from .sysfs import BalloonSysfs
-from .xenstore import WatchHandle, XenStore, XenStoreConnection
-
-__version__ = "0.1.0"
+from .units import PAGE_SIZE
+from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
 
 def __getattr__(name: str) -> object:
-    """``xb.sweep``, imported when first used (so ``import xenballoon`` never loads dask)."""
+    # Scenarios pull in pydantic, sweeps dask: load them on first use, not at
+    # ``import xenballoon``.  ``xb.sweep`` is the package xenballoon.sweep, which is callable.
+    if name in ("run_scenario", "ScenarioError"):
+        from . import scenarios
+
+        return getattr(scenarios, name)
     if name == "sweep":
         import importlib
 
         return importlib.import_module(".sweep", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module 'xenballoon' has no attribute {name!r}")
+
 
 __all__ = [
     "BACKEND",
@@ -51,6 +55,8 @@ __all__ = [
     "Domain",
     "Guest",
     "Hypervisor",
+    "InvalidArgument",
+    "InvalidType",
     "InvariantError",
     "MemoryBlock",
     "MemoryHotplug",
@@ -63,8 +69,11 @@ __all__ = [
     "PG_HIGHMEM",
     "PG_OFFLINE",
     "PG_WORKLOAD",
+    "run_scenario",
     "Resource",
+    "ScenarioError",
     "Simulation",
+    "sweep",
     "Timer",
     "WatchHandle",
     "XenBalloonError",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
+from ..errors import InvalidArgument
+
 BACKENDS = ("c", "python")
 
 
@@ -22,7 +24,7 @@ def load(name: str | None = None) -> ModuleType:
     if name is None:
         return core
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; valid values are: {', '.join(BACKENDS)}")
+        raise InvalidArgument(f"unknown backend {name!r}; valid values are: {', '.join(BACKENDS)}")
     return _load(name)[1]
 
 

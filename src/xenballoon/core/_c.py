@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._core import ffi, lib
+from ..errors import InvalidArgument, InvalidType
 from .abi import (
     BP_DONE,
     BP_EAGAIN,
@@ -113,7 +114,7 @@ def _u64(a: np.ndarray) -> CData:
     """The C view of a 1-D C-contiguous uint64 array (from_buffer checks no dtype)."""
     if not isinstance(a, np.ndarray) or a.dtype != _U64 or a.ndim != 1 \
             or not a.flags.c_contiguous:
-        raise TypeError("expected a 1-D C-contiguous numpy array of uint64")
+        raise InvalidType("expected a 1-D C-contiguous numpy array of uint64")
     return ffi.from_buffer("uint64_t[]", a)
 
 
@@ -126,7 +127,7 @@ def _u64_out(n: int) -> tuple[np.ndarray, CData]:
 
 def host_new(total_pages: int, scrub_freed: bool) -> CData:
     if total_pages > NIL:
-        raise ValueError(f"a host has at most {NIL} frames (mfns are 32-bit)")
+        raise InvalidArgument(f"a host has at most {NIL} frames (mfns are 32-bit)")
     h = lib.xb_host_new(total_pages, int(scrub_freed))
     if h == _NULL:
         raise MemoryError(f"cannot allocate a host of {total_pages} frames")
@@ -197,7 +198,7 @@ def xenmem_decrease_reservation(d: CData, gfns: np.ndarray) -> int:
 def guest_new(d: CData, nr_pfns: int, lowmem_pages: int, reserve_pages: int, batch: int,
               scrub_pages: bool) -> CData:
     if nr_pfns > MAX_GFNS:
-        raise ValueError(f"a guest has at most {MAX_GFNS} pfns")
+        raise InvalidArgument(f"a guest has at most {MAX_GFNS} pfns")
     g = lib.xb_guest_new(d, nr_pfns, lowmem_pages, reserve_pages, batch, int(scrub_pages))
     if g == _NULL:
         raise MemoryError(f"cannot allocate a guest of {nr_pfns} pfns")

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ..balloon import Balloon
-from ..guest import Guest
-from ..hypervisor import Domain, Hypervisor
+from ..frontend import Balloon
+from ..linux import Guest
 from ..sim import Simulation
+from ..xen import Domain, Hypervisor
 from .spec import DomainSpec, PolicySpec, ScenarioError, ScenarioSpec, WorkloadEvent
 
 __all__ = ["World", "attach_guest_model", "attach_policy", "build_world", "cost_arguments"]

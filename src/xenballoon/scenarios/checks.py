@@ -27,7 +27,7 @@ from .spec import (
     ScenarioSpec,
     TenantEvent,
 )
-from .units import format_pages
+from .values import format_pages
 
 __all__ = ["check_relations", "key_path", "matching", "pydantic_problems"]
 

@@ -9,28 +9,37 @@ on, as it would on a host.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from .. import toolstack
-from ..errors import XenBalloonError
-from ..hypervisor import KIB_PER_PAGE
+from ..errors import InvalidArgument, XenBalloonError
+from ..toolstack import xl
 from ..trace.io import Event
+from ..units import KIB_PER_PAGE
+from ..xen import Domain
 from .build import World
 from .checks import matching
 from .spec import EventSpec
-from .units import format_pages
+from .values import format_pages
 
 __all__ = ["ACTIONS", "schedule_timeline"]
 
 
+def _running(world: World, name: str) -> Domain:
+    """The running guest's domain (by object: xl's lookup by name scans every domain)."""
+    if name not in world.guests:
+        raise InvalidArgument(f"domain '{name}' is not running")
+    return world.guests[name].domain
+
+
 def mem_set(world: World, event: Any, name: str) -> str:
-    toolstack.mem_set(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    xl.mem_set(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"target {format_pages(event.size)}"
 
 
 def mem_max(world: World, event: Any, name: str) -> str:
-    toolstack.mem_max(world.hypervisor, name, event.size * KIB_PER_PAGE)
+    xl.mem_max(world.hypervisor, _running(world, name), event.size * KIB_PER_PAGE)
     return f"max {format_pages(event.size)}"
 
 
@@ -44,7 +53,7 @@ def destroy(world: World, event: Any, name: str) -> str:
     domain = world.tenants.pop(name, None)
     if domain is None:
         if name not in world.guests:
-            raise ValueError(f"domain '{name}' is not running")
+            raise InvalidArgument(f"domain '{name}' is not running")
         domain = world.guests.pop(name).domain
         world.balloons.pop(name)
     pages = domain.tot_pages
@@ -64,8 +73,7 @@ def fault(world: World, event: Any, name: str) -> str:
         world.hypervisor.inject_increase_fault(event.calls, event.max_frames)
         return (f"next {event.calls} populate call(s) do at most {event.max_frames} "
                 "frame(s)")
-    if name not in world.guests:
-        raise ValueError(f"domain '{name}' is not running")
+    _running(world, name)
     world.guests[name].fail_next_allocations(event.count)
     return f"next {event.count} page allocation(s) of the driver fail"
 
@@ -113,4 +121,4 @@ def schedule_timeline(world: World, log: list[Event],
                 after(name)
 
     for event in sorted(world.spec.event, key=lambda e: e.at):
-        world.sim.call_at(event.at, lambda event=event: fire(event))
+        world.sim.call_at(event.at, functools.partial(fire, event))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from ..trace.io import Event, Trace
 from ..trace.recorder import Recorder
 from .build import World, build_world
 from .events import schedule_timeline
-from .spec import ScenarioSpec, load_spec
+from .load import load_spec, source_name
+from .spec import ScenarioError, ScenarioSpec
 
 __all__ = ["Result", "run_scenario"]
 
@@ -56,14 +58,15 @@ class Result:
 def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
     hv = world.hypervisor
     domains: dict[str, Any] = {}
-    for column, name in enumerate(recorder.domains):
+    for name in recorder.domains:
         balloon = world.balloons.get(name)
         episodes = recorder.episodes[name]
         if balloon is not None:
             s = balloon.stats
             state = balloon.state.name
-            row = {"current_pages": s.current_pages, "target_pages": s.target_pages,
-                   "balloon_pages": s.balloon_low + s.balloon_high}
+            row: dict[str, Any] = {"current_pages": s.current_pages,
+                                   "target_pages": s.target_pages,
+                                   "balloon_pages": s.balloon_low + s.balloon_high}
         else:
             state = "destroyed" if episodes else "not running"
             row = {"current_pages": 0, "target_pages": 0, "balloon_pages": 0}
@@ -85,23 +88,22 @@ def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
 
 
 def _reporter(progress: bool | Progress) -> tuple[Progress | None, Callable[[], None]]:
-    """A progress callback and what closes it: rich's bar for True, the caller's own."""
+    """A progress callback and what closes it: the caller's own, or for True one line on
+    stderr rewritten in place (the CLI passes a rich bar; rich is the CLI's alone)."""
     if progress is False or progress is None:
         return None, lambda: None
     if callable(progress):
         return progress, lambda: None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("simulating"), BarColumn(),
-                   TextColumn("{task.completed:,.0f} / {task.total:,.0f} s simulated"),
-                   TimeElapsedColumn(), transient=True)
-    task = bar.add_task("run", total=1.0)
-    bar.start()
 
     def report(now: float, duration: float) -> None:
-        bar.update(task, completed=now, total=duration)
+        sys.stderr.write(f"\rsimulated {now:,.0f} of {duration:,.0f} s "
+                         f"({100 * now / duration:.0f} %)")
+        sys.stderr.flush()
 
-    return report, bar.stop
+    def close() -> None:
+        sys.stderr.write("\n")
+
+    return report, close
 
 
 def run_scenario(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str], *,
@@ -114,7 +116,10 @@ def run_scenario(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[st
     """
     started = time.perf_counter()
     spec = load_spec(source)
-    world = build_world(spec)
+    try:
+        world = build_world(spec)
+    except ScenarioError as exc:
+        raise ScenarioError(exc.problems, source_name(source)) from None
     sim, duration = world.sim, spec.simulation.duration
     times = np.arange(spec.nr_samples, dtype=np.float64) * spec.simulation.sample
     log: list[Event] = []

@@ -1,4 +1,4 @@
-"""The scenario file format: its schema (pydantic models) and ``load_spec``.
+"""The scenario file format: its schema (pydantic models) and `ScenarioError`.
 
 A scenario is a TOML file or the same data as a Python dict.  Its top-level tables are
 ``[simulation]``, ``[host]``, ``[policy]``, ``[[domain]]`` and ``[[event]]`` (API.md, "Scenario
@@ -11,25 +11,15 @@ was expected there.
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from ..errors import XenBalloonError
-from .units import to_pages, to_positive_pages, to_positive_seconds, to_seconds
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from ..errors import InvalidArgument
+from .values import to_pages, to_positive_pages, to_positive_seconds, to_seconds
 
 __all__ = ["ACTIONS", "WORKLOAD_KINDS", "DomainSpec", "EventSpec", "HostSpec", "PolicySpec",
-           "ScenarioError", "ScenarioSpec", "SimulationSpec", "WorkloadSpec", "load_spec",
-           "read_toml"]
+           "ScenarioError", "ScenarioSpec", "SimulationSpec", "WorkloadSpec"]
 
 Pages = Annotated[int, BeforeValidator(to_pages)]
 PositivePages = Annotated[int, BeforeValidator(to_positive_pages)]
@@ -43,7 +33,7 @@ MAX_GROUP = 100_000
 MAX_SAMPLES = 10_000_000  # per domain: the trace is preallocated
 
 
-class ScenarioError(XenBalloonError, ValueError):
+class ScenarioError(InvalidArgument):
     """A scenario that cannot run; ``.problems`` lists ``(key path, what was expected)``."""
 
     def __init__(self, problems: list[tuple[str, str]], source: str = "scenario") -> None:
@@ -60,7 +50,7 @@ def _cost(value: Any) -> Any:
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
             for v in value.values()):
         return value
-    raise ValueError("expected 'default', 'instant' or a table of CostModel fields "
+    raise InvalidArgument("expected 'default', 'instant' or a table of CostModel fields "
                      f"(non-negative nanoseconds), got {value!r}")
 
 
@@ -267,37 +257,3 @@ class ScenarioSpec(Model):
     def nr_samples(self) -> int:
         """Samples in the trace: at 0, every ``sample`` seconds, up to ``duration``."""
         return int(self.simulation.duration / self.simulation.sample + 1e-9) + 1
-
-
-def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The data of a TOML file (``tomllib.TOMLDecodeError`` if it is not TOML)."""
-    return tomllib.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def load_spec(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str]) -> ScenarioSpec:
-    """A checked scenario from a TOML file path, a dict, or an already checked spec."""
-    from .checks import check_relations, pydantic_problems
-
-    if isinstance(source, ScenarioSpec):
-        return source
-    name = "scenario"
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        name = f"scenario file {path}"
-        try:
-            data: Any = read_toml(path)
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError([("(file)", f"not valid TOML: {exc}")], name) from None
-    elif isinstance(source, Mapping):
-        data = dict(source)
-    else:
-        raise TypeError("a scenario is a TOML file path, a dict or a ScenarioSpec, "
-                        f"not {type(source).__name__}")
-    try:
-        spec = ScenarioSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(pydantic_problems(exc, data), name) from None
-    problems = check_relations(spec)
-    if problems:
-        raise ScenarioError(problems, name)
-    return spec

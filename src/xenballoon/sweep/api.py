@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..scenarios import ScenarioError, load_spec
-from ..scenarios.spec import read_toml
+from ..scenarios.load import read_toml
 from .grid import Grid, SweepError
 from .runner import Progress, run_grid
 from .table import frame

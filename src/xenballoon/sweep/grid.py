@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import XenBalloonError
+from ..errors import InvalidArgument
 
 __all__ = ["Grid", "KeyPath", "Run", "SweepError", "parse_value", "parse_vary"]
 
@@ -28,7 +28,7 @@ _INT = re.compile(r"[+-]?(?:0|[1-9](?:_?[0-9])*)")
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)")
 
 
-class SweepError(XenBalloonError, ValueError):
+class SweepError(InvalidArgument):
     """A sweep that cannot start: a bad ``--vary`` key or value list, or bad seeds."""
 
 

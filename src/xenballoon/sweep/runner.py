@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..scenarios import run_scenario
+from ..trace.io import require
 from .grid import Grid, Run
 from .table import summary_row
 
@@ -84,14 +85,9 @@ def batches(runs: int, size: int) -> list[tuple[int, int]]:
 
 
 def require_dask() -> Any:
-    """The ``distributed`` module, or ImportError naming the extra that brings it."""
-    try:
-        import distributed
-    except ImportError:
-        raise ImportError("sweeps on Dask need dask.distributed: "
-                          "pip install 'xenballoon[sweep]' (or pass a "
-                          "concurrent.futures executor as client=)") from None
-    return distributed
+    """The ``distributed`` module, or `MissingExtra` naming the extra that brings it."""
+    return require("distributed", "a sweep on Dask (or pass a concurrent.futures executor)",
+                   "sweep")
 
 
 @contextmanager

@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgument
+from ..trace.io import require
+
 __all__ = ["FIXED", "OOM_TOTAL", "aggregate", "check_out", "frame", "summary_row", "write"]
 
 FIXED = ("seed", "error", "wall_seconds")
@@ -32,12 +35,7 @@ def summary_row(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError:
-        raise ImportError("a sweep's table needs pandas: pip install 'xenballoon[sweep]'"
-                          ) from None
-    return pandas
+    return require("pandas", "a sweep's table", "sweep")
 
 
 def frame(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
@@ -65,17 +63,13 @@ def frame(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> Any:
 
 def check_out(path: str | os.PathLike[str]) -> str:
     """The format of a table file, ``'csv'`` or ``'parquet'``, checked before a sweep runs:
-    ValueError for another suffix, ImportError if Parquet cannot be written here."""
+    InvalidArgument for another suffix, MissingExtra if Parquet cannot be written here."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix not in (".parquet", ".pq"):
-        raise ValueError(f"sweep table {path}: expected a .csv or .parquet file name")
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise ImportError("writing Parquet needs pyarrow: pip install 'xenballoon[trace]'"
-                          ) from None
+        raise InvalidArgument(f"sweep table {path}: expected a .csv or .parquet file name")
+    require("pyarrow", "writing Parquet", "trace")
     return "parquet"
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..balloon import BPState
+from ..driver import BPState
+from ..errors import InvalidArgument
 
 __all__ = ["COLUMNS", "PAGE_METRICS", "STATES", "Event", "MissingExtra", "Trace"]
 
@@ -118,7 +119,8 @@ class Trace:
         names = np.array(self.domains, dtype=object)[cols["domain"]]
         states = np.array(STATES, dtype=object)[cols["state"]]
         rows = zip(np.char.mod("%.6g", cols["time"]).tolist(), names.tolist(), states.tolist(),
-                   *(cols[m].tolist() for m in (*PAGE_METRICS, "host_free_pages")))
+                   *(cols[m].tolist() for m in (*PAGE_METRICS, "host_free_pages")),
+                   strict=True)
         with Path(path).open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(COLUMNS)
@@ -132,4 +134,4 @@ class Trace:
         elif suffix in (".parquet", ".pq"):
             self.to_parquet(path)
         else:
-            raise ValueError(f"trace file {path}: expected a .csv or .parquet name")
+            raise InvalidArgument(f"trace file {path}: expected a .csv or .parquet name")

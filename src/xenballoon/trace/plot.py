@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hypervisor import PAGE_SIZE
+from ..units import PAGE_SIZE
 from .io import NOT_RUNNING, STATES, Event, Trace, require
 
 __all__ = ["plot_trace"]
@@ -45,7 +45,8 @@ def _time_axis(times: np.ndarray) -> tuple[float, str]:
 def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) sample indices of the runs where ``mask`` is true."""
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
+                    strict=True))
 
 
 def _timeline(events: list[Event]) -> list[Event]:

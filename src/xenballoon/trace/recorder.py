@@ -21,13 +21,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..balloon import Balloon, BPState
-from ..hypervisor import Hypervisor
+from ..driver import BalloonDriver, BPState
+from ..linux import MEM_ONLINE, MemoryBlock
+from ..units import PAGES_PER_MIB
+from ..xen import Hypervisor
 from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
 
 __all__ = ["Recorder", "TargetEpisode", "read_balloon"]
 
 DONE = int(BPState.DONE)
+
+
+def _mib(pages: int) -> str:
+    return f"{int(pages) / PAGES_PER_MIB:,.4g}"
 
 
 @dataclass
@@ -43,7 +49,7 @@ class TargetEpisode:
         return None if self.reached_at is None else self.reached_at - self.set_at
 
 
-def read_balloon(balloon: Balloon, out: np.ndarray, column: int) -> int:
+def read_balloon(balloon: BalloonDriver, out: np.ndarray, column: int) -> int:
     """Store the balloon's ``PAGE_METRICS`` in ``out[:, column]``; return its state value."""
     s = balloon.stats
     out[0, column] = s.target_pages
@@ -74,22 +80,31 @@ class Recorder:
         self.episodes: dict[str, list[TargetEpisode]] = {name: [] for name in self.domains}
 
     # --- pushed by the world -----------------------------------------------------------------
-    def attach(self, name: str, balloon: Balloon) -> None:
+    def attach(self, name: str, balloon: BalloonDriver) -> None:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
         balloon.add_listener(lambda b: self.worker_ran(column, b))
+        if balloon.hotplug:
+            balloon.guest.hotplug.register_memory_notifier(
+                lambda event, block: self.block_event(name, event, block))
         self.refresh(column, balloon)
 
-    def worker_ran(self, column: int, balloon: Balloon) -> None:
+    def block_event(self, name: str, event: int, block: MemoryBlock) -> None:
+        """Log a memory block of a hotplug guest coming online."""
+        if event == MEM_ONLINE:
+            self.events.append(Event(self.hv.sim.now, name, "hotplug", f"memory{block.id} "
+                                     f"online +{_mib(block.nr_pages)} MiB"))
+
+    def worker_ran(self, column: int, balloon: BalloonDriver) -> None:
         old = int(self.live_state[column])
         state = self.refresh(column, balloon)
         if state != DONE or old != DONE:
             self.events.append(Event(self.hv.sim.now, self.domains[column], "balloon",
                                      f"{BPState(state).name}: current "
-                                     f"{int(self.live[1, column])} of "
-                                     f"{int(self.live[0, column])} pages"))
+                                     f"{_mib(self.live[1, column])} of target "
+                                     f"{_mib(self.live[0, column])} MiB"))
 
-    def refresh(self, column: int, balloon: Balloon) -> int:
+    def refresh(self, column: int, balloon: BalloonDriver) -> int:
         """Re-read one domain; note a new target and a reached one."""
         state = read_balloon(balloon, self.live, column)
         self.live_state[column] = state

@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from ..spec import read_toml
+from ...errors import InvalidArgument
+from ..load import read_toml
 
 __all__ = ["describe", "names", "path"]
 
@@ -21,9 +22,9 @@ def names() -> list[str]:
 
 
 def path(name: str) -> Path:
-    """The file of the example ``name``; ``ValueError`` listing the names if unknown."""
+    """The file of the example ``name``; `InvalidArgument` listing the names if unknown."""
     if name not in names():
-        raise ValueError(f"no example named {name!r}; the examples are: {', '.join(names())}")
+        raise InvalidArgument(f"no example named {name!r}; the examples are: {', '.join(names())}")
     return Path(str(resources.files(__name__).joinpath(f"{name}.toml")))
 
 

@@ -1,4 +1,4 @@
-"""The xen-balloon front end: the xenstore ``memory/target`` watch (xen-balloon.c).
+"""The xenstore ``memory/target`` watch of the xen-balloon front end (xen-balloon.c).
 
 The guest registers the watch through its own xenstore connection, on the relative path
 ``memory/target``, so it reads the node with the guest's permissions (it may read its own
@@ -15,29 +15,26 @@ so it would always be zero.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from ._log import log, pr_warn
-from ._validate import MAX_COUNT as MAX_TARGET
-from .xenstore import WatchHandle
+from .._log import log, pr_warn
+from .._validate import MAX_COUNT as MAX_TARGET
+from ..driver import BalloonDriver
+from ..units import kb_to_pages
+from ..xen import WatchHandle
 
-if TYPE_CHECKING:
-    from .balloon import Balloon
-
-__all__ = ["TargetWatch", "log"]
+__all__ = ["NODE", "TargetWatch", "log"]
 
 _DECIMAL = re.compile(r"[0-9]+")
-PAGE_SHIFT_KB = 2  # PAGE_SHIFT - 10: KiB -> pages
 NODE = "memory/target"
 
 
 class TargetWatch:
     """``watch_target``: a write to ``memory/target`` (KiB) sets the balloon's target."""
 
-    def __init__(self, balloon: Balloon) -> None:
+    def __init__(self, balloon: BalloonDriver) -> None:
         self._balloon = balloon
         domain = balloon.guest.domain
-        self._xs = domain.hypervisor.xenstore.connect(domain.domid)
+        self._xs = domain.xenstore.connect(domain.domid)
         self.path = f"{domain.home}/{NODE}"
         self._handle: WatchHandle | None = self._xs.watch(NODE, self._fired)
 
@@ -54,7 +51,7 @@ class TargetWatch:
         if not _DECIMAL.fullmatch(stripped):
             pr_warn("ignoring unparsable %s = %r", self.path, text)
             return
-        pages = int(stripped) >> PAGE_SHIFT_KB
+        pages = kb_to_pages(int(stripped))
         if pages > MAX_TARGET:
             pr_warn("ignoring absurd %s = %r", self.path, text)
             return

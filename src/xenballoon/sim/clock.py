@@ -1,4 +1,4 @@
-"""The simulated clock: a deterministic discrete-event loop with Linux delayed work.
+"""The simulated clock: a deterministic discrete-event loop (jiffies, timers).
 
 A heap of ``(when, seq, timer)``; the sequence number makes events at the same
 time run in the order they were scheduled.  The wall clock is never read.
@@ -11,7 +11,9 @@ import itertools
 import math
 from collections.abc import Callable
 
-__all__ = ["Simulation", "Timer", "DelayedWork"]
+from ..errors import InvalidArgument, InvalidType
+
+__all__ = ["Simulation", "Timer"]
 
 
 class Timer:
@@ -34,9 +36,9 @@ class Timer:
 
 def _check_time(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+        raise InvalidType(f"{name} must be a number of seconds, not {type(value).__name__}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InvalidArgument(f"{name} must be finite, got {value!r}")
     return float(value)
 
 
@@ -45,7 +47,7 @@ class Simulation:
 
     def __init__(self, hz: int = 250) -> None:
         if isinstance(hz, bool) or not isinstance(hz, int) or hz < 1:
-            raise ValueError(f"hz must be a positive integer, got {hz!r}")
+            raise InvalidArgument(f"hz must be a positive integer, got {hz!r}")
         self.hz = hz
         self._now = 0.0
         self._queue: list[tuple[float, int, Timer]] = []
@@ -66,13 +68,16 @@ class Simulation:
         """Run ``fn()`` at simulated time ``when`` (not in the past)."""
         when = _check_time(when, "when")
         if when < self._now:
-            raise ValueError(f"cannot schedule at {when:g}s, before now ({self._now:g}s)")
+            raise InvalidArgument(f"cannot schedule at {when:g}s, before now ({self._now:g}s)")
         if not callable(fn):
-            raise TypeError("fn must be callable")
-        return self._push(when, fn)
+            raise InvalidType("fn must be callable")
+        return self.enqueue(when, fn)
 
-    def _push(self, when: float, fn: Callable[[], object]) -> Timer:
-        """Queue an event whose time and function are known to be valid."""
+    def enqueue(self, when: float, fn: Callable[[], object]) -> Timer:
+        """Queue ``fn`` at ``when`` without checks: for callers whose arguments are known valid.
+
+        NOTE: no argument checks, for performance reasons (delayed work queues itself here).
+        """
         timer = Timer(when, fn)
         heapq.heappush(self._queue, (when, next(self._seq), timer))
         return timer
@@ -81,7 +86,7 @@ class Simulation:
         """Run ``fn()`` ``delay`` simulated seconds from now."""
         delay = _check_time(delay, "delay")
         if delay < 0:
-            raise ValueError(f"delay must not be negative, got {delay:g}")
+            raise InvalidArgument(f"delay must not be negative, got {delay:g}")
         return self.call_at(self._now + delay, fn)
 
     def run(self, until: float | None = None) -> None:
@@ -89,7 +94,7 @@ class Simulation:
         if until is not None:
             until = _check_time(until, "until")
             if until < self._now:
-                raise ValueError(f"cannot run until {until:g}s, before now ({self._now:g}s)")
+                raise InvalidArgument(f"cannot run until {until:g}s, before now ({self._now:g}s)")
         queue = self._queue
         while queue:
             when, _, timer = queue[0]
@@ -107,7 +112,7 @@ class Simulation:
         """``run(until=now + seconds)``."""
         seconds = _check_time(seconds, "seconds")
         if seconds < 0:
-            raise ValueError(f"cannot advance by a negative time ({seconds:g}s)")
+            raise InvalidArgument(f"cannot advance by a negative time ({seconds:g}s)")
         self.run(self._now + seconds)
 
     @property
@@ -118,52 +123,3 @@ class Simulation:
     def __repr__(self) -> str:
         return f"<Simulation t={self._now:g}s hz={self.hz} pending={len(self._queue)}>"
 
-
-class DelayedWork:
-    """``struct delayed_work``: queueing a pending item does nothing; it may requeue itself.
-
-    The item runs as an ordinary event of the simulation, so it never runs twice at
-    once; while it runs it is no longer pending, so it can be queued again.
-    """
-
-    __slots__ = ("sim", "fn", "_timer", "running")
-
-    def __init__(self, sim: Simulation, fn: Callable[[], object]) -> None:
-        self.sim = sim
-        self.fn = fn
-        self._timer: Timer | None = None
-        self.running = False
-
-    @property
-    def pending(self) -> bool:
-        return self._timer is not None
-
-    @property
-    def expires(self) -> float | None:
-        """When the pending item will run, or None."""
-        return None if self._timer is None else self._timer.when
-
-    def schedule(self, delay_jiffies: int) -> bool:
-        """``schedule_delayed_work``: False (and no change) if already pending."""
-        if self._timer is not None:
-            return False
-        # NOTE: no argument checks (a jiffies count from the driver) for performance reasons.
-        sim = self.sim
-        self._timer = sim._push(sim._now + delay_jiffies / sim.hz, self._run)
-        return True
-
-    def cancel(self) -> bool:
-        """``cancel_delayed_work``: True if it was pending."""
-        if self._timer is None:
-            return False
-        self._timer.cancel()
-        self._timer = None
-        return True
-
-    def _run(self) -> None:
-        self._timer = None
-        self.running = True
-        try:
-            self.fn()
-        finally:
-            self.running = False

@@ -1,9 +1,10 @@
-"""Sizes and times as scenario files write them: ``"4GiB"``, ``512``, ``"30s"``, ``"5m"``.
+"""Values as scenario files write them: sizes and times: ``"4GiB"``, ``512``, ``"30s"``, ``"5m"``.
 
 A size is a whole number of bytes, or a string as ``xl`` reads one (``toolstack.parse_size``:
 units B, K/KiB/KB, M/MiB/MB, G/GiB/GB, T/TiB/TB, all powers of 1024); it becomes whole pages,
 rounded down as the kernel's shifts do.  A time is a number of seconds, or a string with one
-unit ``ms``, ``s``, ``m`` or ``h``.  Both raise ``ValueError`` saying what was expected;
+unit ``ms``, ``s``, ``m`` or ``h``.  Both raise `InvalidArgument` (a ``ValueError``) saying what was
+expected;
 the schema (``spec``) turns that into an error naming the key.
 """
 
@@ -13,8 +14,8 @@ import math
 import re
 from typing import Any
 
-from ..hypervisor import PAGE_SIZE
-from ..toolstack import parse_size
+from ..errors import InvalidArgument
+from ..units import PAGE_SIZE, parse_size
 
 __all__ = ["EXPECTED_SIZE", "EXPECTED_TIME", "format_pages", "to_pages", "to_positive_pages",
            "to_positive_seconds", "to_seconds"]
@@ -38,9 +39,9 @@ def to_pages(value: Any) -> int:
     if isinstance(value, str):
         try:
             return parse_size(value) // PAGE_SIZE
-        except ValueError:
+        except InvalidArgument:
             pass
-    raise ValueError(f"expected {EXPECTED_SIZE}, got {_shown(value)}")
+    raise InvalidArgument(f"expected {EXPECTED_SIZE}, got {_shown(value)}")
 
 
 def to_seconds(value: Any) -> float:
@@ -51,7 +52,7 @@ def to_seconds(value: Any) -> float:
         match = _TIME.fullmatch(value.strip()) if isinstance(value, str) else None
         seconds = float(match[1]) * _SECONDS[match[2]] if match else math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected {EXPECTED_TIME}, got {_shown(value)}")
+        raise InvalidArgument(f"expected {EXPECTED_TIME}, got {_shown(value)}")
     return seconds
 
 
@@ -59,7 +60,7 @@ def to_positive_pages(value: Any) -> int:
     """A size of at least one page."""
     pages = to_pages(value)
     if pages < 1:
-        raise ValueError(f"expected a size of at least one page (4 KiB), got {_shown(value)}")
+        raise InvalidArgument(f"expected a size of at least one page (4 KiB), got {_shown(value)}")
     return pages
 
 
@@ -67,7 +68,7 @@ def to_positive_seconds(value: Any) -> float:
     """A time above zero."""
     seconds = to_seconds(value)
     if seconds <= 0:
-        raise ValueError(f"expected a time above 0, got {_shown(value)}")
+        raise InvalidArgument(f"expected a time above 0, got {_shown(value)}")
     return seconds
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,6 +26,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+from ..sweep.api import make_grid
+from ..sweep.grid import parse_vary
+from ..sweep.runner import local_cluster, require_dask, run_grid
+from ..sweep.table import aggregate, check_out, frame, write
 
 __all__ = ["add_parser", "cmd_sweep"]
 
@@ -46,8 +52,6 @@ def _positive(text: str) -> int:
 @contextmanager
 def _client(args: argparse.Namespace) -> Iterator[Any]:
     """The engine the options ask for: a Client on ``--scheduler``, or a local cluster."""
-    from .sweep.runner import local_cluster, require_dask
-
     if args.scheduler is None:
         with local_cluster(args.workers) as client:
             yield client
@@ -69,10 +73,8 @@ def _progress_bar(console: Console) -> Progress:
 
 
 def _cell(value: Any) -> str:
-    """A number as a short text; an empty cell where no run succeeded."""
-    import pandas as pd
-
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    """A number as a short text; an empty cell where no run succeeded (NaN, pandas' NA)."""
+    if value is None or str(value) in ("nan", "<NA>"):
         return ""
     if isinstance(value, float):
         return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -81,19 +83,17 @@ def _cell(value: Any) -> str:
 
 def closing_table(df: Any, keys: tuple[str, ...]) -> Table:
     """The metrics averaged per combination of the varied keys (successful runs only)."""
-    from .sweep.table import aggregate
-
     agg = aggregate(df, keys)
     shown = [(column, title) for column, title in SHOWN if column in agg.columns]
     table = Table(title="mean over the seeds of each combination", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     for key in keys or ("sweep",):
-        table.add_column(key)
+        table.add_column(escape(key))
     for title in ("runs", "failed", *(t for _, t in shown)):
         table.add_column(title, justify="right")
     for _, row in agg.iterrows():
         failed = int(row["failed"])
-        cells = [_cell(row[k]) for k in keys or ("sweep",)]
+        cells = [escape(_cell(row[k])) for k in keys or ("sweep",)]
         cells += [str(int(row["runs"])), f"[red]{failed}[/]" if failed else "0"]
         cells += [_cell(row[column]) for column, _ in shown]
         table.add_row(*cells)
@@ -101,20 +101,6 @@ def closing_table(df: Any, keys: tuple[str, ...]) -> Table:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    """Run the sweep; errors are printed as plain text (they quote keys such as [[domain]])."""
-    try:
-        return _sweep(args, console)
-    except (ImportError, OSError, ValueError) as exc:
-        console.print(f"xenballoon sweep: {exc}", style="red", markup=False, highlight=False)
-        return 1
-
-
-def _sweep(args: argparse.Namespace, console: Console) -> int:
-    from .sweep.api import make_grid
-    from .sweep.grid import parse_vary
-    from .sweep.runner import run_grid
-    from .sweep.table import check_out, frame, write
-
     grid = make_grid(args.file, [parse_vary(v) for v in args.vary], args.seeds)
     check_out(args.out)
     with _client(args) as client, _progress_bar(console) as bar:

@@ -1,5 +1,8 @@
 """The balloon driver: Linux ``drivers/xen/balloon.c`` over the core.
 
+`BalloonDriver` is balloon.c alone; the public `xenballoon.Balloon` (in
+`xenballoon.frontend`) adds xen-balloon.c's xenstore watch and sysfs device to it.
+
 The worker is ``balloon_process``: one frame_list per turn of its loop, each turn a
 single call into the core; ``update_schedule`` holds all the backoff.  The core does
 the per-page work and the reservation accounting.
@@ -10,22 +13,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from . import _validate
-from ._log import pr_info
-from .core import abi as K
-from .errors import InvariantError, OutOfMemory
-from .frontend import TargetWatch
-from .guest import Guest, _refusal
-from .hotplug import Hotplug, NoHotplug
-from .sim import DelayedWork
-from .sysfs import BalloonSysfs
+from .. import _validate
+from .._log import pr_info
+from ..core import abi as K
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
+from ..linux import Guest
+from ..sim import DelayedWork, NotifierChain
+from ..xen import Domain
+from .reserve import Hotplug, NoHotplug, ReserveStrategy
 
-__all__ = ["Balloon", "BalloonStats", "BPState"]
+__all__ = ["BPState", "BalloonDriver", "BalloonStats"]
 
 MAX_BATCH = 1 << 20
 
@@ -41,6 +42,12 @@ class BPState(enum.IntEnum):
     WAIT = K.BP_WAIT
     EAGAIN = K.BP_EAGAIN
     ECANCELED = K.BP_ECANCELED
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
 
 
 @dataclass(frozen=True)
@@ -63,41 +70,46 @@ _STATS = tuple(f.name for f in fields(BalloonStats))
 _BP_STATES = tuple(BPState(i) for i in range(len(BPState)))  # by value, without BPState()
 
 
-class Balloon:
-    """``balloon_init()`` plus the xen-balloon front end, for one guest."""
+class BalloonDriver:
+    """``balloon_init()`` of balloon.c for one guest: the worker, the reservations, stats.
+
+    Stops (cancels its work) when the guest's domain is destroyed, through the domain's
+    destroy chain.
+    """
 
     def __init__(self, guest: Guest, *, hotplug: bool = False, batch: int = 512,
                  max_retry_count: int = 4, max_schedule_delay: int = 32,
                  scrub_pages: bool = True) -> None:
         if not isinstance(guest, Guest):
-            raise TypeError(f"guest must be a Guest, not {type(guest).__name__}")
-        guest._require_alive()
-        if guest.balloon is not None:
-            raise ValueError(f"domain {guest.domain.domid} already has a balloon driver")
+            raise InvalidType(f"guest must be a Guest, not {type(guest).__name__}")
+        guest.require_alive()
+        ensure(guest.balloon is None,
+               f"domain {guest.domain.domid} already has a balloon driver")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
         max_retry_count = _validate.as_count(max_retry_count, "max_retry_count")
         max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
                                                 minimum=1)
         self.guest = guest
-        self._impl = guest._impl
-        self._g = guest._core
+        self._impl = guest.impl
+        self._g = guest.handle
         self._s = self._g.stats
         self.hotplug = bool(hotplug)
         self.batch = batch
         self._impl.guest_set_batch(self._g, batch)
         self._g.scrub_pages = int(bool(scrub_pages))
         self._state = BPState.DONE
-        self._listeners: list[Callable[[Balloon], object]] = []
+        self._listeners: NotifierChain[Callable[[BalloonDriver], object]] = NotifierChain(
+            "balloon_process")
         self._hz = guest.sim.hz
         self._worker = DelayedWork(guest.sim, self._balloon_process)
         self._balloon_init(max_retry_count, max_schedule_delay)
         # reserve_additional_memory, with or without CONFIG_XEN_BALLOON_MEMORY_HOTPLUG; the
         # hotplug one registers the online-page callback and the memory notifier.
-        self._reserve: Hotplug | NoHotplug = (
+        self._reserve: ReserveStrategy = (
             Hotplug(self._s, guest, self._kick) if hotplug else NoHotplug(self._s))
         self._hotplug_unpopulated = False
         guest.balloon = self
-        self._watch = TargetWatch(self)
+        guest.domain.destroy_chain.register(self._domain_destroyed)
 
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
         pr_info("Initialising balloon driver")
@@ -160,29 +172,20 @@ class Balloon:
         self._state = _BP_STATES[state]
         if state == K.BP_EAGAIN:
             self._worker.schedule(self._s.schedule_delay * self._hz)
-        for listener in tuple(self._listeners):
-            listener(self)
+        self._listeners.call_chain(self)
 
     def _kick(self) -> None:
         """``schedule_delayed_work(&balloon_worker, 0)``."""
         self._worker.schedule(0)
 
-    def add_listener(self, callback: Callable[[Balloon], object]) -> Callable[[], None]:
+    def add_listener(self, callback: Callable[[BalloonDriver], object]) -> Callable[[], None]:
         """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
-        if not callable(callback):
-            raise TypeError("callback must be callable")
-        self._listeners.append(callback)
-
-        def remove() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-
-        return remove
+        return self._listeners.register(callback)
 
     # --- the driver's interface --------------------------------------------------------------
     def set_target(self, pages: int) -> None:
         """``balloon_set_new_target``: store the target and kick the worker (delay 0)."""
-        self.guest._require_alive()
+        self.guest.require_alive()
         self._s.target_pages = _validate.as_count(pages, "pages")
         self._worker.schedule(0)
 
@@ -192,15 +195,15 @@ class Balloon:
         s = self._s
         return BalloonStats(*(int(getattr(s, name)) for name in _STATS))
 
-    @cached_property
-    def sysfs(self) -> BalloonSysfs:
-        """``/sys/devices/system/xen_memory/xen_memory0``: the attributes of xen-balloon.c."""
-        return BalloonSysfs(self)
-
     @property
     def state(self) -> BPState:
         """What the last ``balloon_process`` ended with (DONE before it first runs)."""
         return self._state
+
+    @property
+    def current_pages(self) -> int:
+        """``balloon_stats.current_pages``, read without taking a whole `stats` snapshot."""
+        return int(self._s.current_pages)
 
     @property
     def credit(self) -> int:
@@ -250,7 +253,7 @@ class Balloon:
     @hotplug_unpopulated.setter
     def hotplug_unpopulated(self, value: bool | int) -> None:
         if not self.hotplug:
-            raise ValueError("hotplug_unpopulated needs a balloon with hotplug=True")
+            raise InvalidArgument("hotplug_unpopulated needs a balloon with hotplug=True")
         if not isinstance(value, bool):  # proc_dointvec_minmax: 0..1
             value = _validate.as_count(value, "hotplug_unpopulated", maximum=1)
         self._hotplug_unpopulated = bool(value)
@@ -262,7 +265,7 @@ class Balloon:
         pages, xenballoon refuses up front and raises ``OutOfMemory`` with every counter as
         it was.
         """
-        self.guest._require_alive()
+        self.guest.require_alive()
         n = _validate.as_count(n, "n", maximum=K.MAX_GFNS)
         if self._hotplug_unpopulated:
             return self._alloc_hotplugged(n)
@@ -290,20 +293,21 @@ class Balloon:
     def _alloc(self, n: int) -> np.ndarray:
         rc, pfns = self._impl.alloc_xenballooned_pages(self._g, n)
         if rc == K.ENOMEM:
-            raise OutOfMemory(
-                f"cannot hand out {n} ballooned pages: {self._s.balloon_low} lowmem pages "
-                f"in the balloon, {self.guest.mem_available} available to balloon out")
-        if rc == K.BUG:
-            raise InvariantError("a page the allocator would balloon out is not populated")
+            raise status_error(rc, f"cannot hand out {n} ballooned pages: "
+                                   f"{self._s.balloon_low} lowmem pages in the balloon, "
+                                   f"{self.guest.mem_available} available to balloon out")
+        if rc:  # BUG
+            raise status_error(rc, "a page the allocator would balloon out is not populated")
         return pfns
 
     def free_ballooned_pages(self, pfns: Any) -> None:
         """``free_xenballooned_pages``: return handed-out pages to the balloon."""
-        self.guest._require_alive()
+        self.guest.require_alive()
         array = _validate.as_pfns(pfns)
         rc = int(self._impl.free_xenballooned_pages(self._g, array))
         if rc != array.size:
-            raise ValueError(_refusal(array, rc, "handed out by alloc_ballooned_pages"))
+            raise InvalidArgument(
+                _validate.refusal(array, rc, "handed out by alloc_ballooned_pages"))
         # The balloon may be too large now; shrink it if needed.
         if self.credit:
             self._worker.schedule(0)
@@ -312,8 +316,8 @@ class Balloon:
         """The balloon's pages in list order (lowmem first)."""
         return self._impl.ballooned_pfns(self._g)
 
-    def _shutdown(self) -> None:
-        self._watch.unwatch()
+    def _domain_destroyed(self, domain: Domain) -> None:
+        """On the domain's destroy chain: the worker stops."""
         self._worker.cancel()
 
     def __repr__(self) -> str:

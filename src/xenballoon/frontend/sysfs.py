@@ -40,16 +40,15 @@ import errno
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-if TYPE_CHECKING:
-    from .balloon import Balloon
+from ..driver import BalloonDriver
+from ..errors import InvalidArgument, InvalidType
+from ..units import PAGE_SHIFT, PAGE_SHIFT_KB
 
 __all__ = ["BalloonSysfs", "kstrtobool", "kstrtoull", "memparse"]
 
 ROOT = "/sys/devices/system/xen_memory/xen_memory0"
-PAGE_SHIFT = 12
-PAGE_SHIFT_KB = PAGE_SHIFT - 10
 ULLONG_MAX = (1 << 64) - 1
 
 _NUMBER = r"0|[1-9][0-9]*|0[xX][0-9a-fA-F]+"
@@ -59,7 +58,7 @@ _SHIFT = {"": 0, "k": 10, "m": 20, "g": 30}
 _BOOL = {"1": True, "y": True, "on": True, "0": False, "n": False, "off": False}
 
 
-class _Invalid(ValueError):
+class _Invalid(InvalidArgument):
     """A write the attribute refuses (EINVAL); the message says why."""
 
 
@@ -106,47 +105,47 @@ def kstrtobool(buf: str) -> bool:
 
 
 # --- the attributes' show and store functions, named after xen-balloon.c's ---------------------
-def show_target_kb(b: Balloon) -> str:
+def show_target_kb(b: BalloonDriver) -> str:
     return f"{b.stats.target_pages << PAGE_SHIFT_KB}\n"
 
 
-def store_target_kb(b: Balloon, buf: str) -> None:
+def store_target_kb(b: BalloonDriver, buf: str) -> None:
     b.set_target(kstrtoull(buf) >> PAGE_SHIFT_KB)
 
 
-def show_target(b: Balloon) -> str:
+def show_target(b: BalloonDriver) -> str:
     return f"{b.stats.target_pages << PAGE_SHIFT}\n"
 
 
-def store_target(b: Balloon, buf: str) -> None:
+def store_target(b: BalloonDriver, buf: str) -> None:
     b.set_target(memparse(buf) >> PAGE_SHIFT)
 
 
-def device_show_ulong(field: str) -> Callable[[Balloon], str]:
+def device_show_ulong(field: str) -> Callable[[BalloonDriver], str]:
     return lambda b: f"{getattr(b.stats, field):x}\n"
 
 
-def device_store_ulong(field: str) -> Callable[[Balloon, str], None]:
-    def store(b: Balloon, buf: str) -> None:
+def device_store_ulong(field: str) -> Callable[[BalloonDriver, str], None]:
+    def store(b: BalloonDriver, buf: str) -> None:
         setattr(b, field, kstrtoull(buf))
     return store
 
 
-def device_show_bool(b: Balloon) -> str:
+def device_show_bool(b: BalloonDriver) -> str:
     return f"{int(b.scrub_pages)}\n"
 
 
-def device_store_bool(b: Balloon, buf: str) -> None:
+def device_store_bool(b: BalloonDriver, buf: str) -> None:
     b.scrub_pages = kstrtobool(buf)
 
 
-def show_info_kb(field: str) -> Callable[[Balloon], str]:
+def show_info_kb(field: str) -> Callable[[BalloonDriver], str]:
     return lambda b: f"{getattr(b.stats, field) << PAGE_SHIFT_KB}\n"
 
 
 class _Attr(NamedTuple):
-    show: Callable[[Balloon], str]
-    store: Callable[[Balloon, str], None] | None  # None: read-only (0444)
+    show: Callable[[BalloonDriver], str]
+    store: Callable[[BalloonDriver, str], None] | None  # None: read-only (0444)
 
 
 _ATTRS: dict[str, _Attr] = {
@@ -177,12 +176,12 @@ class BalloonSysfs:
     attributes: tuple[str, ...] = tuple(_ATTRS)
     writable: frozenset[str] = frozenset(n for n, a in _ATTRS.items() if a.store is not None)
 
-    def __init__(self, balloon: Balloon) -> None:
+    def __init__(self, balloon: BalloonDriver) -> None:
         self._balloon = balloon
 
     def _attr(self, attr: str) -> _Attr:
         if not isinstance(attr, str):
-            raise TypeError(f"attribute name must be a str, not {type(attr).__name__}")
+            raise InvalidType(f"attribute name must be a str, not {type(attr).__name__}")
         try:
             return _ATTRS[attr]
         except KeyError:
@@ -196,7 +195,7 @@ class BalloonSysfs:
         """Store ``text`` (one trailing newline allowed); ``OSError`` and no change if refused."""
         store = self._attr(attr).store
         if not isinstance(text, str):
-            raise TypeError(f"sysfs writes take a str, not {type(text).__name__}")
+            raise InvalidType(f"sysfs writes take a str, not {type(text).__name__}")
         if store is None:
             raise _error(errno.EACCES, attr, "read-only attribute")
         if not self._balloon.guest.alive:

@@ -1,4 +1,4 @@
-"""The Xen side: the host's frames, domains and their reservations, and xenstore.
+"""The Xen hypervisor: the host's frames, domains and their reservations, and xenstore.
 
 Domain objects are live views of the core's accounting: reading ``tot_pages``
 always gives the current value.  The hypercalls take arrays of gfns and follow
@@ -7,73 +7,21 @@ XENMEM semantics: do each in turn and stop at the first that cannot be done.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
-import numpy as np
-
-from . import _validate, core
-from .core import abi as K
-from .errors import InvariantError, OutOfMemory
-from .sim import Simulation
+from .. import _validate, core
+from ..core import abi as K
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
+from ..sim import Simulation
+from ..units import KIB_PER_PAGE, kb_to_pages
+from .domain import Domain
+from .libxl import make_domain_home, memory_target_path, static_max_path
 from .xenstore import MAX_VALUE_LEN, XenStore
 
-if TYPE_CHECKING:
-    from .guest import Guest
-
-__all__ = ["Hypervisor", "Domain", "PAGE_SIZE"]
-
-PAGE_SIZE = 4096
-KIB_PER_PAGE = PAGE_SIZE // 1024
+__all__ = ["Hypervisor"]
 # mfns are 32-bit in the core, with one value kept for "none".
 MAX_HOST_PAGES = (1 << 32) - 2
-
-
-class Domain:
-    """A domain: a live view of its reservation in the hypervisor."""
-
-    def __init__(self, hypervisor: Hypervisor, cdom: Any, domid: int, name: str) -> None:
-        self.hypervisor = hypervisor
-        self._core = cdom
-        self.domid = domid
-        self.name = name
-        self.alive = True
-        self.guest: Guest | None = None
-
-    @property
-    def tot_pages(self) -> int:
-        """Frames the domain holds."""
-        return int(self._core.tot_pages)
-
-    @property
-    def max_pages(self) -> int:
-        """The most frames the domain may hold (``xl mem-max``)."""
-        return int(self._core.max_pages)
-
-    @property
-    def home(self) -> str:
-        """The domain's xenstore directory, ``/local/domain/<domid>``."""
-        return f"/local/domain/{self.domid}"
-
-    @property
-    def target_kb(self) -> int | None:
-        """``memory/target`` as the toolstack last wrote it, if it parses."""
-        try:
-            return int(self.hypervisor.xenstore.read(f"{self.home}/memory/target"))
-        except (KeyError, ValueError):
-            return None
-
-    def physmap(self) -> np.ndarray:
-        """The p2m (gfn -> mfn, ``0xFFFFFFFF`` when unpopulated): a zero-copy view."""
-        return self.hypervisor._impl.domain_p2m(self._core)[: int(self._core.nr_gfns)]
-
-    def _require_alive(self) -> None:
-        if not self.alive:
-            raise ValueError(f"domain {self.domid} has been destroyed")
-
-    def __repr__(self) -> str:
-        state = "" if self.alive else " destroyed"
-        return (f"<Domain {self.domid} {self.name!r} tot_pages={self.tot_pages} "
-                f"max_pages={self.max_pages}{state}>")
 
 
 class Hypervisor:
@@ -87,7 +35,7 @@ class Hypervisor:
     def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
                  backend: str | None = None) -> None:
         if not isinstance(sim, Simulation):
-            raise TypeError(f"sim must be a Simulation, not {type(sim).__name__}")
+            raise InvalidType(f"sim must be a Simulation, not {type(sim).__name__}")
         total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
                                          maximum=MAX_HOST_PAGES)
         self.sim = sim
@@ -98,6 +46,16 @@ class Hypervisor:
         self._next_domid = 1
         self.xenstore = XenStore()
         self._xs = self.xenstore.connect(0)  # the toolstack's connection
+
+    @property
+    def impl(self) -> ModuleType:
+        """The core module this host runs on (``xenballoon.core._c`` or ``xenballoon.core._py``)."""
+        return self._impl
+
+    @property
+    def handle(self) -> Any:
+        """The core's record of the host (what the core's functions take)."""
+        return self._core
 
     # --- the host pool ---------------------------------------------------------------------
     @property
@@ -134,91 +92,74 @@ class Hypervisor:
         memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
             maxmem, "maxmem", maximum=K.MAX_GFNS)
-        if maxmem < memory:
-            raise ValueError(f"maxmem ({maxmem}) must be at least memory ({memory})")
+        ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
+            raise InvalidType(f"name must be a str, not {type(name).__name__}")
         if name is not None and len(name) > MAX_VALUE_LEN:
-            raise ValueError(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
+            raise InvalidArgument(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
         domid = self._next_domid
         cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:
             raise OutOfMemory(f"cannot create a domain of {memory} pages: "
                               f"the host has {self.free_pages} free")
         self._next_domid += 1
-        domain = Domain(self, cdom, domid, name if name is not None else f"domain{domid}")
+        domain = Domain(self, self._impl, cdom, domid,
+                        name if name is not None else f"domain{domid}")
         self._domains[domid] = domain
-        self._make_home(domain, memory, maxmem)
+        make_domain_home(self._xs, domain, memory, maxmem)
         return domain
-
-    def _make_home(self, domain: Domain, memory: int, maxmem: int) -> None:
-        """The domain's xenstore nodes, with the permissions libxl gives them.
-
-        The home and ``memory/`` belong to dom0 and only the domain may read them (so it
-        sees its target but cannot change it); ``data/`` belongs to the domain.
-        """
-        xs, home, domid = self._xs, domain.home, domain.domid
-        readonly = ["n0", f"r{domid}"]
-        for path in (home, f"{home}/memory"):
-            xs.mkdir(path)
-            xs.set_perms(path, readonly)
-        xs.mkdir(f"{home}/data")
-        xs.set_perms(f"{home}/data", [f"n{domid}"])
-        xs.write(f"{home}/name", domain.name)
-        xs.write(f"{home}/domid", str(domid))
-        xs.write(f"{home}/memory/static-max", str(maxmem * KIB_PER_PAGE))
-        xs.write(f"{home}/memory/target", str(memory * KIB_PER_PAGE))
 
     def destroy_domain(self, domain: Domain | int) -> None:
         """Give every frame of the domain back to the pool and forget it."""
-        domain = self._lookup(domain)
-        if domain.guest is not None:
-            domain.guest._shutdown()
-        self._impl.domain_release(domain._core)
+        domain = self.lookup(domain)
+        # The guest and its balloon driver stop (unwatch, cancel their work) first.
+        domain.destroy_chain.call_chain(domain)
+        self._impl.domain_release(domain.handle)
         domain.alive = False
         del self._domains[domain.domid]
         self._xs.rm(domain.home)
 
-    def _lookup(self, domain: Domain | int) -> Domain:
+    def lookup(self, domain: Domain | int) -> Domain:
+        """The live domain given as an object or a domid; `InvalidArgument` if none."""
         if isinstance(domain, Domain):
             if domain.hypervisor is not self:
-                raise ValueError(f"domain {domain.domid} belongs to another hypervisor")
-            domain._require_alive()
+                raise InvalidArgument(f"domain {domain.domid} belongs to another hypervisor")
+            domain.require_alive()
             return domain
         domid = _validate.as_count(domain, "domid", maximum=(1 << 16) - 1)
         try:
             return self._domains[domid]
         except KeyError:
-            raise ValueError(f"no domain with domid {domid}") from None
+            raise InvalidArgument(f"no domain with domid {domid}") from None
 
     # --- the XENMEM hypercalls ---------------------------------------------------------------
     def increase_reservation(self, domid: int, gfns: Any) -> int:
         """XENMEM_populate_physmap: populate each gfn in turn; returns how many were done."""
-        domain = self._lookup(domid)
+        domain = self.lookup(domid)
         frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
         if frames.size:
-            self._impl.domain_grow(domain._core, int(frames.max()) + 1)
-        return int(self._impl.xenmem_populate_physmap(domain._core, frames))
+            self._impl.domain_grow(domain.handle, int(frames.max()) + 1)
+        return int(self._impl.xenmem_populate_physmap(domain.handle, frames))
 
     def decrease_reservation(self, domid: int, gfns: Any) -> int:
         """XENMEM_decrease_reservation: release each gfn in turn; returns how many were done."""
-        domain = self._lookup(domid)
+        domain = self.lookup(domid)
         frames = _validate.as_pfns(gfns, "gfns", limit=K.MAX_GFNS)
-        return int(self._impl.xenmem_decrease_reservation(domain._core, frames))
+        return int(self._impl.xenmem_decrease_reservation(domain.handle, frames))
 
     # --- the toolstack -------------------------------------------------------------------------
     def mem_set(self, domid: int, target_kb: int) -> None:
         """``xl mem-set``: write the domain's ``memory/target`` (KiB)."""
-        domain = self._lookup(domid)
+        domain = self.lookup(domid)
         target_kb = _validate.as_count(target_kb, "target_kb")
-        self._xs.write(f"{domain.home}/memory/target", str(target_kb))
+        self._xs.write(memory_target_path(domain), str(target_kb))
 
     def mem_max(self, domid: int, max_kb: int) -> None:
         """``xl mem-max``: set the domain's ``max_pages`` (KiB, rounded down to pages)."""
-        domain = self._lookup(domid)
+        domain = self.lookup(domid)
         max_kb = _validate.as_count(max_kb, "max_kb", maximum=K.MAX_GFNS * KIB_PER_PAGE)
-        domain._core.max_pages = max_kb // KIB_PER_PAGE
-        self._xs.write(f"{domain.home}/memory/static-max", str(max_kb))
+        domain.max_pages = kb_to_pages(max_kb)
+        self._xs.write(static_max_path(domain), str(max_kb))
 
     # --- faults and checks ---------------------------------------------------------------------
     def inject_increase_fault(self, calls: int = 1, max_frames: int = 0) -> None:
@@ -241,7 +182,7 @@ class Hypervisor:
         clears.  Raises ``OutOfMemory`` and changes nothing when the pool lacks the frames.
         """
         if pages is not None and leave is not None:
-            raise TypeError("give pages or leave, not both")
+            raise InvalidType("give pages or leave, not both")
         if pages is None:
             leave = _validate.as_count(0 if leave is None else leave, "leave")
             if leave > self.free_pages:
@@ -255,21 +196,21 @@ class Hypervisor:
 
         The host: every frame is in exactly one place (the pool or one domain's populated
         gfn), each domain's ``tot_pages`` equals its populated gfns, and the pool plus all
-        domains make ``total_pages``.  With ``guests=True`` also ``Guest.check()`` every
-        guest running on this host, in domid order (the cheap way to check everything).
+        domains make ``total_pages``.  With ``guests=True`` also call each domain's
+        ``check_chain`` in domid order, where every `Guest` registers its ``check()`` (the
+        cheap way to check everything).
         """
-        message = self._impl.host_check(self._core, [d._core for d in self._domains.values()])
+        message = self._impl.host_check(self._core, [d.handle for d in self._domains.values()])
         if message is not None:
             raise InvariantError(message)
         if guests:
             for domain in self._domains.values():
-                if domain.guest is not None:
-                    domain.guest.check()
+                domain.check_chain.call_chain(domain)
 
     def state_bytes(self) -> int:
         """Bytes the core holds for the host and its domains' physmaps."""
         return int(self._impl.host_state_bytes(self._core)) + sum(
-            int(self._impl.domain_state_bytes(d._core)) for d in self._domains.values())
+            int(self._impl.domain_state_bytes(d.handle)) for d in self._domains.values())
 
     def __repr__(self) -> str:
         return (f"<Hypervisor total={self.total_pages} free={self.free_pages} "

@@ -3,25 +3,23 @@
 Pages are pfns ``0 .. nr_pfns-1``; the ones the domain holds at boot start free.
 The workload (``alloc_pages``/``free_pages``) stands in for everything the
 guest's programs do with memory: it writes its data into the frames it takes.
-Memory hotplug (``guest.hotplug``, `xenballoon.hotplug.MemoryHotplug`) can add
+Memory hotplug (``guest.hotplug``, `xenballoon.linux.memory_hotplug.MemoryHotplug`) can add
 section-aligned ranges above the boot memory, leaving holes between them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from . import _validate
-from .core import abi as K
-from .errors import InvariantError, OutOfMemory
-from .hotplug import MemoryHotplug
-from .hypervisor import Domain
-
-if TYPE_CHECKING:
-    from .balloon import Balloon
-    from .sim import Simulation
+from .. import _validate
+from ..core import abi as K
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
+from ..sim import Simulation
+from ..xen import Domain
+from .memory_hotplug import MemoryHotplug
 
 __all__ = ["Guest"]
 
@@ -43,11 +41,10 @@ class Guest:
                  reserve_pages: int | None = None, pv: bool = False, auto_online: bool = True,
                  max_phys_pages: int | None = None) -> None:
         if not isinstance(domain, Domain):
-            raise TypeError(f"domain must be a Domain, not {type(domain).__name__}")
-        domain._require_alive()
-        if domain.guest is not None:
-            raise ValueError(f"domain {domain.domid} already runs a guest")
-        self._impl = domain.hypervisor._impl
+            raise InvalidType(f"domain must be a Domain, not {type(domain).__name__}")
+        domain.require_alive()
+        ensure(domain.guest is None, f"domain {domain.domid} already runs a guest")
+        self._impl = domain.impl
         memory = domain.tot_pages
         nr_pfns = max(memory, domain.max_pages) if pv else memory
         lowmem = K.MAX_GFNS if lowmem_pages is None else _validate.as_count(
@@ -59,16 +56,30 @@ class Guest:
         self.domain = domain
         self.pv = bool(pv)
         self.boot_pages = memory
-        if self._impl.domain_grow(domain._core, nr_pfns) != 0:
+        if self._impl.domain_grow(domain.handle, nr_pfns) != 0:
             raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
-        self._core = self._impl.guest_new(domain._core, nr_pfns, lowmem, reserve, 512, True)
-        self.balloon: Balloon | None = None
-        self.hotplug = MemoryHotplug(self, auto_online=auto_online, max_phys_pages=phys)
+        self._core = self._impl.guest_new(domain.handle, nr_pfns, lowmem, reserve, 512, True)
+        # The balloon driver running in this guest, if any (set by the driver; this layer
+        # never calls it: the driver learns of the domain's end from its destroy chain).
+        self.balloon: Any = None
+        self.hotplug = MemoryHotplug(domain, self._impl, self._core, auto_online=auto_online,
+                                     max_phys_pages=phys)
         domain.guest = self
+        domain.check_chain.register(lambda _domain: self.check())
 
     @property
     def sim(self) -> Simulation:
-        return self.domain.hypervisor.sim
+        return self.domain.sim
+
+    @property
+    def impl(self) -> ModuleType:
+        """The core module this guest runs on (its host's)."""
+        return self._impl
+
+    @property
+    def handle(self) -> Any:
+        """The core's record of this guest's pages (what the core's functions take)."""
+        return self._core
 
     @property
     def alive(self) -> bool:
@@ -109,7 +120,7 @@ class Guest:
     # --- the workload ------------------------------------------------------------------------
     def alloc_pages(self, n: int) -> np.ndarray:
         """The workload takes ``n`` free pages and writes its data into them."""
-        self._require_alive()
+        self.require_alive()
         n = _validate.as_count(n, "n")
         pfns = self._impl.workload_alloc(self._core, n)
         if pfns is None:
@@ -119,11 +130,11 @@ class Guest:
 
     def free_pages(self, pfns: Any) -> None:
         """The workload gives pages back (their data stays until scrubbed)."""
-        self._require_alive()
+        self.require_alive()
         array = _validate.as_pfns(pfns)
         rc = int(self._impl.workload_free(self._core, array))
         if rc != array.size:
-            raise ValueError(_refusal(array, rc, "owned by the workload"))
+            raise InvalidArgument(_validate.refusal(array, rc, "owned by the workload"))
 
     def online_memory_block(self, block_id: int) -> None:
         """Online a hotplugged memory block (``echo online > .../memory<id>/state``).
@@ -166,22 +177,12 @@ class Guest:
         """Bytes the core holds for this guest's page state."""
         return int(self._impl.guest_state_bytes(self._core))
 
-    def _require_alive(self) -> None:
+    def require_alive(self) -> None:
+        """Raise `InvalidArgument` if the guest's domain has been destroyed."""
         if not self.alive:
-            raise ValueError(f"the guest's domain {self.domain.domid} has been destroyed")
-
-    def _shutdown(self) -> None:
-        if self.balloon is not None:
-            self.balloon._shutdown()
+            raise InvalidArgument(f"the guest's domain {self.domain.domid} has been destroyed")
 
     def __repr__(self) -> str:
         return (f"<Guest of domain {self.domain.domid}: {self.totalram_pages} pages managed, "
                 f"{self.nr_free_pages} free>")
 
-
-def _refusal(array: np.ndarray, index: int, wanted: str) -> str:
-    """Explain why the core refused ``array[index]`` (nothing was changed)."""
-    pfn = int(array[index])
-    if pfn in array[:index]:
-        return f"pfn {pfn} appears twice (at index {index}); nothing was freed"
-    return f"pfn {pfn} (index {index}) is not {wanted}; nothing was freed"

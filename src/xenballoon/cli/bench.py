@@ -1,0 +1,138 @@
+"""``xenballoon bench``: time the canonical balloon cycle (`xenballoon.perf`) and print it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import perf
+
+__all__ = ["add_parser", "cmd_bench"]
+
+
+class _Watch:
+    """Drives a progress task from the balloon's counters while the worker runs.
+
+    The cycle runs in the calling thread; a poller thread reads ``current_pages`` a few
+    times a second (a read of one counter; the C core releases the GIL while it works).
+    """
+
+    def __init__(self, progress: Progress, task: Any, label: str, pages: int,
+                 done: int) -> None:
+        self.progress, self.task, self.label = progress, task, label
+        self.pages, self.done = pages, done
+        self.machine: perf.Machine | None = None
+        self.step = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def __call__(self, step: str, machine: perf.Machine | None) -> None:
+        self.step, self.machine = step, machine
+        self._show()
+
+    def _show(self) -> None:
+        moved = perf.moved_pages(self.machine, self.step, self.pages)
+        self.progress.update(self.task, completed=self.done + moved,
+                             description=f"{self.label}: {self.step}")
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            self._show()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _table(results: list[perf.CycleResult]) -> Table:
+    table = Table(title="xenballoon bench: inflate by `pages` and deflate",
+                  title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("backend", "pages", "ns/page", "simulated GiB/s", "speed-up", "bytes/page"):
+        table.add_column(col, justify="left" if col == "backend" else "right", no_wrap=True)
+    ref = next((r for r in results if r.backend == "python"), None)
+    for r in results:
+        up = "1.0x" if r is ref else (f"{ref.ns_per_page / r.ns_per_page:,.0f}x"
+                                      if ref is not None else "")
+        table.add_row(r.backend, f"{r.pages:,}", f"{r.ns_per_page:,.2f}",
+                      f"{r.gib_per_s:,.2f}", up, f"{r.bytes_per_page:.2f}")
+    return table
+
+
+def cmd_bench(args: argparse.Namespace, console: Console) -> int:
+    backends = ("c", "python") if args.backend == "both" else (args.backend,)
+    plan = [(b, args.pages if b == "c" else min(args.pages, args.reference_pages),
+             args.repeat if b == "c" else 1) for b in backends]
+    best: list[perf.CycleResult] = []
+    status = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=status, transient=True,
+                  disable=args.json or not status.is_terminal) as progress:
+        for backend, pages, runs in plan:
+            task = progress.add_task(backend, total=2 * pages * runs)
+            results = []
+            for run in range(runs):
+                watch = _Watch(progress, task, backend if runs == 1 else
+                               f"{backend} {run + 1}/{runs}", pages, 2 * pages * run)
+                try:
+                    results.append(perf.run_cycle(backend, pages, phase=watch))
+                finally:
+                    watch.close()
+            best.append(min(results, key=lambda r: r.ns_per_page))
+    by = {r.backend: r for r in best}
+    speedup = (by["python"].ns_per_page / by["c"].ns_per_page
+               if "c" in by and "python" in by else None)
+    if args.json:
+        print(json.dumps({"results": [r.as_dict() for r in best], "speedup": speedup,
+                          "environment": perf.environment()}, indent=2))
+        return 0
+    console.print(_table(best))
+    r = best[0]
+    console.print(f"guest 2 x pages, host 4 x pages. ns/page: total time / (2 x pages), every "
+                  f"page moves out and back; the C core best of {args.repeat}, the reference "
+                  f"once.\n"
+                  f"state: {r.bytes_per_page:.2f} bytes per guest page (flags, list link, "
+                  f"physmap entry), {r.bytes_per_frame:.2f} per host frame (free stack, data "
+                  f"tag); {r.state['total'] / r.guest_pages:.2f} per guest page all-in on this "
+                  f"host.", soft_wrap=True)
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``xenballoon bench`` on the CLI's subparsers."""
+    p = sub.add_parser("bench", help="time the million-page balloon cycle on both cores",
+                       description="Boot a guest of 2 x PAGES pages on a host of 4 x PAGES, "
+                                   "inflate its balloon by PAGES and deflate it again through "
+                                   "the worker loop, on the C core and the pure-Python "
+                                   "reference; print ns/page, simulated GiB/s, the speed-up "
+                                   "and the core's bytes of state per page.")
+    p.add_argument("--pages", type=_positive, default=perf.CANONICAL_PAGES,
+                   help=f"pages to inflate and deflate (default {perf.CANONICAL_PAGES:,}: 4 GiB)")
+    p.add_argument("--reference-pages", type=_positive, default=perf.REFERENCE_CAP, metavar="PAGES",
+                   help="cap on the reference core's size, which costs about 5 us per page "
+                        f"(default {perf.REFERENCE_CAP:,}; per-page figures are compared)")
+    p.add_argument("--backend", choices=("both", "c", "python"), default="both",
+                   help="which cores to run (default both)")
+    p.add_argument("--repeat", type=_positive, default=3,
+                   help="runs of the C core, each on a fresh machine; the fastest is "
+                        "reported (default 3; the reference runs once)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,14 @@
+"""The xen-balloon front end (``drivers/xen/xen-balloon.c``): how the world steers the driver.
+
+The xenstore watch on ``memory/target`` (`TargetWatch`), the sysfs device
+``/sys/devices/system/xen_memory/xen_memory0`` (`BalloonSysfs`), and `Balloon`: the driver
+with both attached, the public entry point.
+"""
+
+from __future__ import annotations
+
+from .sysfs import BalloonSysfs
+from .watch import TargetWatch
+from .xen_balloon import Balloon
+
+__all__ = ["Balloon", "BalloonSysfs", "TargetWatch"]

@@ -1,0 +1,13 @@
+"""The simulated machine's time: the clock, Linux delayed work, notifier chains.
+
+Models the kernel's timer ticks (jiffies), ``kernel/workqueue.c``'s delayed work and
+``kernel/notifier.c``'s notifier chains; no wall clock is ever read.
+"""
+
+from __future__ import annotations
+
+from .clock import Simulation, Timer
+from .notifier import NOTIFY_DONE, NOTIFY_OK, NotifierChain
+from .work import DelayedWork
+
+__all__ = ["NOTIFY_DONE", "NOTIFY_OK", "DelayedWork", "NotifierChain", "Simulation", "Timer"]

@@ -1,0 +1,278 @@
+"""Scenarios: the built-in examples (from Python and from the CLI), the timeline's actions,
+the summary, and what the toolstack refuses while a scenario runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xenballoon as xb
+from xenballoon.cli import main
+from xenballoon.scenarios import Result, examples, run_scenario
+from xenballoon.scenarios.load import read_toml
+
+MIB = 256
+Summary = dict[str, Any]
+
+
+def balloon_runs(result: Result, domain: str) -> list[tuple[float, str]]:
+    """(time, state) of the domain's worker runs that were logged."""
+    return [(e.time, e.detail.split(":")[0]) for e in result.events
+            if e.domain == domain and e.action == "balloon"]
+
+
+def sample_at(result: Result, t: float) -> int:
+    return int((result.trace.times <= t).sum()) - 1
+
+
+def demo(s: Summary) -> None:
+    d = s["domains"]
+    assert [d[n]["current_pages"] for n in ("vm1", "vm2", "vm3")] == [448 * MIB, 512 * MIB,
+                                                                      48 * MIB]
+    assert d["vm2"]["time_to_target"] == 27.0   # set at 4 s, reached at 31 s
+    assert s["host"]["min_free_pages"] == 0
+
+
+def host_oom_deflate(s: Summary) -> None:
+    vm1 = s["domains"]["vm1"]
+    assert vm1["state"] == "DONE" and vm1["current_pages"] == 1024 * MIB
+    assert vm1["targets"][-1] == {"target_pages": 1024 * MIB, "set_at": 20.0,
+                                  "reached_at": 70.0, "seconds": 50.0}
+    assert s["host"]["min_free_pages"] == 0
+
+
+def hotplug_growth(s: Summary) -> None:
+    d = s["domains"]
+    assert d["hotplug"]["current_pages"] == 768 * MIB
+    assert d["no-hotplug"]["current_pages"] == 512 * MIB
+    assert d["no-hotplug"]["state"] == "ECANCELED"
+
+
+def thousand_guests(s: Summary) -> None:
+    d = s["domains"]
+    assert len(d) == 1000
+    assert {(v["state"], v["current_pages"]) for v in d.values()} == {("DONE", 32 * MIB)}
+    assert s["host"]["min_free_pages"] == 0
+    assert s["host"]["free_pages"] == 40 * 1024 * MIB - 1000 * 32 * MIB
+
+
+CHECKS: dict[str, Callable[[Summary], None]] = {
+    "demo": demo, "host-oom-deflate": host_oom_deflate, "hotplug-growth": hotplug_growth,
+    "thousand-guests": thousand_guests}
+
+
+@pytest.fixture(scope="module")
+def ran() -> dict[str, Result]:
+    return {name: run_scenario(examples.path(name)) for name in examples.names()}
+
+
+def test_every_example_has_a_description_and_a_check() -> None:
+    """Each built-in example says what it shows, and this file checks its outcome."""
+    assert sorted(CHECKS) == examples.names()
+    for name in examples.names():
+        assert len(examples.describe(name)) > 60
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_from_python(ran: dict[str, Result], name: str) -> None:
+    """xb.run_scenario runs each example to its key outcome; every frame is accounted for."""
+    result = ran[name]
+    CHECKS[name](result.summary)
+    result.world.hypervisor.check(guests=True)
+    assert result.world.hypervisor.leaks == 0
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_example_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              name: str) -> None:
+    """`xenballoon run --example NAME --json` prints a summary and writes the same dict."""
+    out = tmp_path / "summary.json"
+    assert main(["run", "--example", name, "--json", str(out)]) == 0
+    CHECKS[name](json.loads(out.read_text()))
+    printed = capsys.readouterr().out
+    assert "timeline" in printed and "host:" in printed
+
+
+def test_demo_example_tells_the_demo_story(ran: dict[str, Result]) -> None:
+    """The squeezed guest backs off at 4, 6, 10 s, cancels at 18 s and recovers at 31 s;
+    vm3 hotplugs a section (WAIT) and populates it at 32 s."""
+    result = ran["demo"]
+    assert balloon_runs(result, "vm2") == [(4.0, "EAGAIN"), (6.0, "EAGAIN"), (10.0, "EAGAIN"),
+                                           (18.0, "ECANCELED"), (31.0, "DONE")]
+    vm3 = [(e.time, e.action, e.detail.split(":")[0]) for e in result.events
+           if e.domain == "vm3"]
+    assert vm3[-3:] == [(32.0, "hotplug", "memory1 online +128 MiB"),
+                        (32.0, "balloon", "WAIT"), (32.0, "balloon", "DONE")]
+    vm3 = result.world.balloons["vm3"].stats
+    assert vm3.total_pages == 16 * MIB + xb.PAGES_PER_SECTION
+
+
+def test_out_of_memory_mid_deflate_backs_off_then_cancels(ran: dict[str, Result]) -> None:
+    """With 64 MiB free, vm1's deflate stalls: EAGAIN at 20, 22, 26 s, ECANCELED at 34 s
+    with the target unmet; the rewritten target at 70 s brings it back."""
+    result = ran["host-oom-deflate"]
+    assert balloon_runs(result, "vm1") == [(20.0, "EAGAIN"), (22.0, "EAGAIN"),
+                                           (26.0, "EAGAIN"), (34.0, "ECANCELED"),
+                                           (70.0, "DONE")]
+    k = sample_at(result, 50.0)
+    assert result.trace.pages["current_pages"][k, 0] == 576 * MIB
+    assert result.trace.host_free_pages[k] == 0
+
+
+def test_hotplug_guest_grows_past_boot_memory(ran: dict[str, Result]) -> None:
+    """At 59 s the hotplug guest holds 1.5 GiB (boot 512 MiB); its twin stays at boot."""
+    result = ran["hotplug-growth"]
+    k = sample_at(result, 59.0)
+    assert result.trace.pages["current_pages"][k].tolist() == [1536 * MIB, 512 * MIB]
+    assert result.world.balloons["hotplug"].stats.total_pages == 512 * MIB + 8 * 32768
+
+
+def test_thousand_guests_some_give_up_under_the_batch_job(ran: dict[str, Result]) -> None:
+    """At 19 min, of the 111 guests vm2* asked to grow by 32 MiB into 256 MiB, 8 have grown
+    and 103 gave up (ECANCELED); at 30 min, after their targets were written again with
+    room on the host, all hold 64 MiB."""
+    result = ran["thousand-guests"]
+    trace = result.trace
+    vm2 = [i for i, n in enumerate(trace.domains) if n.startswith("vm2")]
+    k = sample_at(result, 19 * 60)
+    assert len(vm2) == 111
+    assert (trace.state[k, vm2] == xb.BPState.ECANCELED).sum() == 103
+    assert (trace.pages["current_pages"][k, vm2] == 64 * MIB).sum() == 8
+    after = trace.pages["current_pages"][sample_at(result, 30 * 60)]
+    assert set(after[vm2].tolist()) == {64 * MIB}
+
+
+def test_dict_and_file_give_the_same_run() -> None:
+    """A scenario given as a dict runs as its TOML file does."""
+    data = read_toml(examples.path("host-oom-deflate"))
+    assert run_scenario(data).summary == run_scenario(examples.path("host-oom-deflate")).summary
+
+
+def scenario(*events: dict[str, Any], **domain: Any) -> dict[str, Any]:
+    vm1 = {"name": "vm1", "memory": "64MiB", "maxmem": "128MiB"} | domain
+    return {"simulation": {"duration": "30s", "cost": "instant"}, "host": {"memory": "256MiB"},
+            "domain": [vm1, {"name": "vm2", "memory": "64MiB", "autostart": False}],
+            "event": list(events)}
+
+
+def detail(result: Result, action: str) -> str:
+    return next(e.detail for e in result.events if e.action == action)
+
+
+def test_mem_set_above_static_max_is_refused_and_logged() -> None:
+    """xl refuses a target above static-max; the run goes on with the old target."""
+    result = run_scenario(scenario({"at": 1, "action": "mem-set", "domain": "vm1",
+                                    "size": "256MiB"}))
+    assert detail(result, "mem-set").startswith("refused: xl mem-set vm1: cannot set the "
+                                                "memory target above static-max")
+    assert result.summary["domains"]["vm1"]["target_pages"] == 64 * MIB
+
+
+def test_mem_max_below_target_is_refused_and_logged() -> None:
+    """xl refuses a maximum below the current target."""
+    result = run_scenario(scenario({"at": 1, "action": "mem-max", "domain": "vm1",
+                                    "size": "32MiB"}))
+    assert "cannot set the maximum below the memory target" in detail(result, "mem-max")
+    assert result.world.guests["vm1"].domain.max_pages == 128 * MIB
+
+
+def test_create_and_destroy_on_the_timeline() -> None:
+    """A domain boots at its create event and is gone after destroy: its trace reads -1."""
+    result = run_scenario(scenario({"at": 5, "action": "create", "domain": "vm2"},
+                                   {"at": 10, "action": "destroy", "domain": "vm2"}))
+    state = result.trace.state[:, 1].tolist()
+    assert state[4:6] == [-1, 0] and state[9:11] == [0, -1]
+    assert result.summary["domains"]["vm2"]["state"] == "destroyed"
+    assert result.summary["host"]["free_pages"] == 192 * MIB
+
+
+def test_create_without_memory_is_refused_and_logged() -> None:
+    """A create the host has no memory for is refused; the domain never runs."""
+    result = run_scenario(scenario({"at": 1, "action": "tenant", "name": "hog"},
+                                   {"at": 2, "action": "create", "domain": "vm2"}))
+    assert detail(result, "create").startswith("refused: cannot create a domain")
+    assert result.summary["domains"]["vm2"]["state"] == "not running"
+
+
+def test_fault_on_increase_reservation_makes_the_deflate_wait() -> None:
+    """An increase-reservation fault of 2 calls: EAGAIN twice (backoff 2 s, 4 s), then the
+    deflate completes."""
+    result = run_scenario(scenario(
+        {"at": 1, "action": "mem-set", "domain": "vm1", "size": "32MiB"},
+        {"at": 2, "action": "fault", "fault": "increase-reservation", "calls": 2},
+        {"at": 3, "action": "mem-set", "domain": "vm1", "size": "64MiB"}))
+    assert balloon_runs(result, "vm1") == [(3.0, "EAGAIN"), (5.0, "EAGAIN"), (9.0, "DONE")]
+
+
+def test_page_alloc_fault_makes_the_inflate_wait() -> None:
+    """The driver's first page allocation fails: EAGAIN, and the retry 2 s later succeeds."""
+    result = run_scenario(scenario(
+        {"at": 1, "action": "fault", "fault": "page-alloc", "domain": "vm1", "count": 1},
+        {"at": 2, "action": "mem-set", "domain": "vm1", "size": "32MiB"}))
+    assert balloon_runs(result, "vm1") == [(2.0, "EAGAIN"), (4.0, "DONE")]
+
+
+def test_pattern_events_act_on_every_matching_domain() -> None:
+    """domain = "web*" sets the target of each domain of a group."""
+    data = {"simulation": {"duration": "10s", "cost": "instant"}, "host": {"memory": "1GiB"},
+            "domain": [{"name": "web", "count": 3, "memory": "64MiB"},
+                       {"name": "db", "memory": "64MiB"}],
+            "event": [{"at": 1, "action": "mem-set", "domain": "web*", "size": "32MiB"}]}
+    summary = run_scenario(data).summary["domains"]
+    assert {n: d["current_pages"] for n, d in summary.items()} == {
+        "web1": 32 * MIB, "web2": 32 * MIB, "web3": 32 * MIB, "db": 64 * MIB}
+
+
+def test_default_cost_runs_instantly_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """cost = "default" runs (instantaneous until the cost model exists) and says so."""
+    data = scenario()
+    data["simulation"]["cost"] = "default"
+    with caplog.at_level(logging.WARNING, logger="xenballoon"):
+        run_scenario(data)
+    assert "cost model is not available yet" in caplog.text
+
+
+def test_progress_callback_sees_simulated_time() -> None:
+    """progress=callable gets (now, duration), ending at the duration."""
+    seen: list[tuple[float, float]] = []
+    run_scenario(scenario(), progress=lambda now, end: seen.append((now, end)))
+    assert seen[0] == (0.0, 30.0) and seen[-1] == (30.0, 30.0)
+
+
+def test_import_xenballoon_does_not_load_scenarios() -> None:
+    """`import xenballoon` stays light: pydantic loads on first use of run_scenario."""
+    code = ("import sys, xenballoon as xb; assert 'pydantic' not in sys.modules; "
+            "xb.run_scenario; assert 'pydantic' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    """`xenballoon run --list` lists every example; `run` alone lists them and exits 2."""
+    assert main(["run", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in examples.names())
+    assert main(["run"]) == 2
+
+
+def test_run_unknown_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown example name fails and lists the names."""
+    assert main(["run", "--example", "nope"]) == 1
+    assert "the examples are: demo" in capsys.readouterr().out
+
+
+def test_readme_scenario_file_runs(tmp_path: Path) -> None:
+    """The README's TOML example is a valid scenario: vm1 gives back 512 MiB."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    block = re.search(r"```toml\n(.*?)```", readme.read_text(), flags=re.S)
+    assert block is not None
+    (tmp_path / "readme.toml").write_text(block[1])
+    summary = run_scenario(tmp_path / "readme.toml").summary
+    assert summary["domains"]["vm1"]["current_pages"] == 512 * MIB
