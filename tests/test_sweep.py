@@ -68,6 +68,10 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": where}
     procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--no-dashboard", "--scheduler-file", str(file)], **quiet)]
+    # The workers start alongside and find the scheduler through its file when it is written.
+    procs += [subprocess.Popen([*dask, "worker", "--scheduler-file", str(file), "--host",
+                                "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                               **quiet) for _ in range(2)]
     try:
         deadline = time.monotonic() + 60
         while not file.exists() or not file.read_text().strip():
@@ -75,18 +79,18 @@ def scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert time.monotonic() < deadline, "dask scheduler did not start in 60 s"
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
-        for _ in range(2):
-            procs.append(subprocess.Popen(
-                [*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard"], **quiet))
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        for proc in reversed(procs):
+        for proc in reversed(procs):   # the workers first, then the scheduler
             proc.terminate()
         for proc in procs:
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:   # a worker still saying goodbye
+                proc.kill()
+                proc.wait()
 
 
 def test_serial_table_has_one_row_per_run_in_grid_order(serial: pd.DataFrame) -> None:
@@ -180,7 +184,7 @@ def test_cli_refuses_bad_vary_keys_before_starting_anything(
                          ("host.memory", "expected KEY=V1,V2")):
         assert cli.main(["sweep", str(file), "--vary", key, "--workers", "1",
                          "--out", str(tmp_path / "out.csv")]) == 1
-        assert message in capsys.readouterr().out.replace("\n", " ")
+        assert message in " ".join(capsys.readouterr().out.split())
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -190,7 +194,7 @@ def test_cli_without_dask_names_the_extra(tmp_path: Path, capsys: pytest.Capture
     file.write_text(_toml(SCENARIO))
     monkeypatch.setitem(sys.modules, "distributed", None)   # import distributed fails
     assert cli.main(["sweep", str(file), "--out", str(tmp_path / "out.csv")]) == 1
-    assert "pip install 'xenballoon[sweep]'" in capsys.readouterr().out.replace("\n", " ")
+    assert "pip install 'xenballoon[sweep]'" in " ".join(capsys.readouterr().out.split())
 
 
 def test_importing_xenballoon_does_not_import_dask() -> None:

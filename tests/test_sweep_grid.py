@@ -113,6 +113,8 @@ def test_a_grid_without_varied_keys_is_the_seeds() -> None:
     ({}, 0, "--seeds: expected at least 1"),
     ({}, [1, -1], "non-negative integers"),
     ({}, [], "non-empty list"),
+    ({}, True, "a count or a list of seeds"),
+    ({}, 2.5, "a count or a list of seeds"),
 ])
 def test_grid_refuses_bad_keys_values_and_seeds(vary: object, seeds: object,
                                                 message: str) -> None:

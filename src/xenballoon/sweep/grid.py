@@ -152,7 +152,7 @@ class Grid:
         keys = tuple(KeyPath.parse(k) for k, _ in pairs)
         values = tuple(() if isinstance(v, (str, bytes)) else tuple(v) for _, v in pairs)
         seen: set[str] = set()
-        for key, vals in zip(keys, values):
+        for key, vals in zip(keys, values, strict=True):
             if key.text == SEED_KEY:
                 raise SweepError(f"--vary key {SEED_KEY!r}: the seeds are given by --seeds")
             if key.text in seen:
@@ -161,7 +161,9 @@ class Grid:
                 raise SweepError(f"--vary key {key.text!r}: expected a non-empty list of values")
             seen.add(key.text)
             key.assign(copy.deepcopy(dict(scenario)), vals[0])
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if isinstance(seeds, bool) or not isinstance(seeds, (int, Iterable)):
+            raise SweepError(f"seeds: expected a count or a list of seeds, got {seeds!r}")
+        if isinstance(seeds, int):
             if seeds < 1:
                 raise SweepError(f"--seeds: expected at least 1, got {seeds}")
             seed_list: tuple[int, ...] = tuple(range(seeds))
@@ -200,7 +202,7 @@ class Grid:
     def scenario_for(self, run: Run) -> dict[str, Any]:
         """The scenario of one run: a copy with the run's values and seed set."""
         scenario = copy.deepcopy(dict(self.scenario))
-        for key, value in zip(self.keys, run.values):
+        for key, value in zip(self.keys, run.values, strict=True):
             key.assign(scenario, value)
         KeyPath.parse(SEED_KEY).assign(scenario, run.seed)
         return scenario

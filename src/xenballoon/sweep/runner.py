@@ -42,7 +42,7 @@ def run_one(grid: Grid, run: Run, traces: str | None = None) -> Row:
     """One run as its row: the varied values, the seed, the error ('' if none), the wall
     time, and the summary's metrics.  With ``traces``, its trace is written there as
     ``run-<index>.parquet`` (on the machine that ran it)."""
-    row: Row = dict(zip(grid.names, run.values))
+    row: Row = dict(zip(grid.names, run.values, strict=True))
     row["seed"] = run.seed
     started = time.perf_counter()
     try:
@@ -133,7 +133,7 @@ def _lost(grid: Grid, span: tuple[int, int], exc: BaseException) -> list[tuple[i
     """Rows for the runs of a batch that never came back."""
     rows = []
     for run in grid.runs(*span):
-        row: Row = dict(zip(grid.names, run.values))
+        row: Row = dict(zip(grid.names, run.values, strict=True))
         row.update(seed=run.seed, error=f"batch lost: {one_line(exc)}",
                    wall_seconds=math.nan)
         rows.append((run.index, row))
