@@ -30,13 +30,21 @@ from rich.table import Table
 from ..sweep.api import make_grid
 from ..sweep.grid import parse_vary
 from ..sweep.runner import local_cluster, require_dask, run_grid
-from ..sweep.table import aggregate, check_out, frame, write
+from ..sweep.table import (
+    OOM_TOTAL,
+    SHORT_TOTAL,
+    SLOWEST,
+    aggregate,
+    check_out,
+    frame,
+    write,
+)
 
 __all__ = ["add_parser", "cmd_sweep"]
 
 # The closing table's metrics (of the aggregate), with their headings, when present.
-SHOWN = (("oom_kills (all domains)", "OOM kills"), ("host.min_free_pages", "min free pages"),
-         ("wall_seconds", "wall s/run"))
+SHOWN = ((OOM_TOTAL, "OOM kills"), (SHORT_TOTAL, "domains below target"),
+         (SLOWEST, "slowest to target (s)"), ("host.min_free_pages", "min free pages"))
 
 
 def _positive(text: str) -> int:
@@ -87,8 +95,8 @@ def closing_table(df: Any, keys: tuple[str, ...]) -> Table:
     shown = [(column, title) for column, title in SHOWN if column in agg.columns]
     table = Table(title="mean over the seeds of each combination", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    for key in keys or ("sweep",):
-        table.add_column(escape(key))
+    for key in keys or ("sweep",):   # the key's name whole: it says what the rows are
+        table.add_column(escape(key), min_width=min(len(key), 24))
     for title in ("runs", "failed", *(t for _, t in shown)):
         table.add_column(title, justify="right")
     for _, row in agg.iterrows():
@@ -114,7 +122,8 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     write(df, args.out)
     console.print(closing_table(df, grid.names))
     failed = df[df["error"] != ""]
-    console.print(f"{len(df):,} runs, {len(failed):,} failed; table: {args.out}",
+    console.print(f"{len(df):,} runs, {len(failed):,} failed, "
+                  f"{df['wall_seconds'].mean():.3g} s per run (wall); table: {args.out}",
                   markup=False, highlight=False)
     if len(failed):
         console.print(f"first failure (run {failed.index[0]}): {failed['error'].iloc[0]}",

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgument
 from ..scenarios import run_scenario
 from ..trace.io import require
 from .grid import Grid, Run
@@ -95,9 +96,9 @@ def local_cluster(workers: int | None = None) -> Iterator[Any]:
     """A Client on a new local Dask cluster: ``workers`` processes (default: one per core),
     one thread each; closed on exit."""
     distributed = require_dask()
-    n = workers or os.cpu_count() or 1
+    n = (os.cpu_count() or 1) if workers is None else workers
     if n < 1:
-        raise ValueError(f"workers: expected at least 1, got {n}")
+        raise InvalidArgument(f"workers: expected at least 1, got {n}")
     with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
@@ -153,7 +154,7 @@ def run_grid(grid: Grid, client: Any = None, *, workers: int | None = None,
         with local_cluster(workers) as local:
             return run_grid(grid, local, batch=batch, traces=traces, progress=progress)
     if batch is not None and batch < 1:
-        raise ValueError(f"batch: expected at least 1 run per task, got {batch}")
+        raise InvalidArgument(f"batch: expected at least 1 run per task, got {batch}")
     where = None if traces is None else str(Path(traces).resolve())
     if where is not None:
         Path(where).mkdir(parents=True, exist_ok=True)

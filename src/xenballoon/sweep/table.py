@@ -17,10 +17,13 @@ from typing import Any
 from ..errors import InvalidArgument
 from ..trace.io import require
 
-__all__ = ["FIXED", "OOM_TOTAL", "aggregate", "check_out", "frame", "summary_row", "write"]
+__all__ = ["FIXED", "OOM_TOTAL", "SHORT_TOTAL", "SLOWEST", "aggregate", "check_out", "frame",
+           "summary_row", "write"]
 
 FIXED = ("seed", "error", "wall_seconds")
 OOM_TOTAL = "oom_kills (all domains)"
+SHORT_TOTAL = "domains below target"
+SLOWEST = "slowest time_to_target"
 _SCALARS = (bool, int, float, str, type(None))
 
 
@@ -83,11 +86,21 @@ def write(df: Any, path: str | os.PathLike[str]) -> None:
 
 def aggregate(df: Any, keys: Sequence[str]) -> Any:
     """Per combination of the varied keys: ``runs``, ``failed``, and the mean over its
-    successful runs of every numeric column (``OOM_TOTAL``: kills summed over domains)."""
+    successful runs of every numeric column, and of three figures over the domains:
+    ``OOM_TOTAL`` (kills), ``SHORT_TOTAL`` (domains whose current_pages ended below their
+    target_pages) and ``SLOWEST`` (the longest time_to_target of the run)."""
     pd = _pandas()
     ok = df[df["error"] == ""]
     numeric = ok.select_dtypes("number").drop(columns=["seed"], errors="ignore")
     numeric = numeric.drop(columns=[k for k in keys if k in numeric.columns])
+    names = [c[:-len(".target_pages")] for c in numeric.columns if c.endswith(".target_pages")]
+    if names:   # a domain short of its target at the end of the run (the driver gave up)
+        short = sum((ok[f"{n}.current_pages"] < ok[f"{n}.target_pages"]).astype(int)
+                    for n in names if f"{n}.current_pages" in ok.columns)
+        numeric.insert(0, SHORT_TOTAL, short)
+    waits = [c for c in ok.columns if c.endswith(".time_to_target")]
+    if waits:   # the slowest domain of the run to reach its last target (NaN: none set)
+        numeric.insert(0, SLOWEST, ok[waits].apply(pd.to_numeric, errors="coerce").max(axis=1))
     kills = [c for c in numeric.columns if c.endswith(".oom_kills") and c != "host.oom_kills"]
     if kills:
         numeric.insert(0, OOM_TOTAL, numeric[kills].sum(axis=1))
