@@ -132,7 +132,7 @@ def test_cli_on_a_running_scheduler_gives_the_serial_table(
             "--out", str(out)]
     assert cli.main(args) == 0
     shown = capsys.readouterr().out
-    assert "8 runs, 0 failed" in shown and "mean over the seeds" in shown
+    assert "8 runs, 0 failed" in shown and "per combination" in shown
     reference = tmp_path / "serial.csv"
     write(serial, reference)
     pd.testing.assert_frame_equal(deterministic(pd.read_csv(out)),

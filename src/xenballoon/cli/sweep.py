@@ -43,8 +43,10 @@ from ..sweep.table import (
 __all__ = ["add_parser", "cmd_sweep"]
 
 # The closing table's metrics (of the aggregate), with their headings, when present.
-SHOWN = ((OOM_TOTAL, "OOM kills"), (SHORT_TOTAL, "domains below target"),
-         (SLOWEST, "slowest to target (s)"), ("host.min_free_pages", "min free pages"))
+SHOWN = ((OOM_TOTAL, "OOM kills"), (SHORT_TOTAL, "below target"),
+         (SLOWEST, "max wait s"), ("host.min_free_pages", "min free"))
+LEGEND = ("per combination, the mean over its seeds of: OOM kills and domains below target "
+          "(all domains), the slowest domain's time_to_target (s), host.min_free_pages")
 
 
 def _positive(text: str) -> int:
@@ -93,16 +95,16 @@ def closing_table(df: Any, keys: tuple[str, ...]) -> Table:
     """The metrics averaged per combination of the varied keys (successful runs only)."""
     agg = aggregate(df, keys)
     shown = [(column, title) for column, title in SHOWN if column in agg.columns]
-    table = Table(title="mean over the seeds of each combination", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(caption=LEGEND, caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for key in keys or ("sweep",):   # the key's name whole: it says what the rows are
         table.add_column(escape(key), min_width=min(len(key), 24))
-    for title in ("runs", "failed", *(t for _, t in shown)):
+    table.add_column("runs", justify="right")
+    for _, title in shown:
         table.add_column(title, justify="right")
     for _, row in agg.iterrows():
-        failed = int(row["failed"])
+        failed, runs = int(row["failed"]), int(row["runs"])
         cells = [escape(_cell(row[k])) for k in keys or ("sweep",)]
-        cells += [str(int(row["runs"])), f"[red]{failed}[/]" if failed else "0"]
+        cells.append(f"{runs}, [red]{failed} failed[/]" if failed else str(runs))
         cells += [_cell(row[column]) for column, _ in shown]
         table.add_row(*cells)
     return table
