@@ -1,4 +1,5 @@
-"""The grid of a sweep: --vary values and key paths, the runs in order, bad keys refused."""
+"""The grid of a sweep: --vary values and key paths, the runs in order, bad keys refused;
+the batches the runs travel in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from xenballoon.sweep import Grid, KeyPath, SweepError, parse_value, parse_vary
 from xenballoon.sweep.api import make_grid
+from xenballoon.sweep.runner import MAX_BATCH, batches
 
 SCENARIO = {
     "simulation": {"duration": "10s", "cost": "instant"},
@@ -131,3 +133,17 @@ def test_an_invalid_value_is_left_to_the_runs() -> None:
     """A value the scenario refuses is not a bad key: that run's row will carry the error."""
     grid = make_grid(SCENARIO, {"host.memory": ["1KiB", "64MiB"]})
     assert len(grid) == 2
+
+
+@pytest.mark.parametrize(("runs", "workers"), [(200, 2), (200, 1), (10_000, 2), (8, 2), (3, 4)])
+def test_guided_batches_cover_the_runs_large_first_single_last(runs: int, workers: int) -> None:
+    spans = batches(runs, workers)
+    sizes = [stop - start for start, stop in spans]
+    assert [start for start, _ in spans] == [0, *(stop for _, stop in spans[:-1])]
+    assert spans[-1][1] == runs
+    assert sizes == sorted(sizes, reverse=True)
+    assert max(sizes) <= MAX_BATCH and sizes[-1] == 1
+
+
+def test_fixed_batches_have_the_size_asked_for() -> None:
+    assert batches(10, 2, 4) == [(0, 4), (4, 8), (8, 10)]

@@ -161,5 +161,5 @@ def add_parser(sub: Any) -> None:
                    help="write each run's trace to DIR/run-<n>.parquet on the worker that ran "
                         "it (a shared directory for a cluster); by default traces are dropped")
     p.add_argument("--batch", type=_positive, metavar="N",
-                   help="runs per Dask task (default: about 8 tasks per worker, at most 64)")
+                   help="runs per Dask task (default: guided, from up to 64 down to 1)")
     p.set_defaults(func=cmd_sweep)

@@ -1,12 +1,13 @@
 """Running a grid: runs in batches, on a Dask cluster or a ``concurrent.futures`` executor.
 
 A task is a batch of consecutive runs (``run_batch``), so that scheduling costs little next
-to the work: about eight batches per worker, at most `MAX_BATCH` runs each.  A worker reduces
-each run to its row before the next starts (the world, the trace and the summary are dropped
-there), and the client drops each batch's future once it has the rows, so memory stays flat
-however long the sweep.  A run that raises is a row with its error; a batch that is lost
-(its worker died) is a row with that error for each of its runs.  Rows are put back in run
-order, so the table is the same whatever ran where and whenever it finished.
+to the work: guided batches, large first (at most `MAX_BATCH` runs) and single runs last, so
+the workers also finish together.  A worker reduces each run to its row before the next
+starts (the world, the trace and the summary are dropped there), and the client drops each
+batch's future once it has the rows, so memory stays flat however long the sweep.  A run
+that raises is a row with its error; a batch that is lost (its worker died) is a row with
+that error for each of its runs.  Rows are put back in run order, so the table is the same
+whatever ran where and whenever it finished.
 
 Engines: a dask ``Client`` (a cluster of any size, found by ``Client(address)``), any
 ``concurrent.futures.Executor`` (no dask needed), or, by default, a local Dask cluster of
@@ -16,6 +17,7 @@ worker processes made for the sweep and closed after it.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import math
 import os
 import time
@@ -30,11 +32,11 @@ from ..trace.io import require
 from .grid import Grid, Run
 from .table import summary_row
 
-__all__ = ["MAX_BATCH", "BATCHES_PER_WORKER", "Progress", "batch_size", "batches",
+__all__ = ["GUIDED_SHARE", "MAX_BATCH", "Progress", "batches",
            "local_cluster", "one_line", "require_dask", "run_batch", "run_grid", "run_one"]
 
 MAX_BATCH = 64
-BATCHES_PER_WORKER = 8
+GUIDED_SHARE = 0.25
 Progress = Callable[[int, int, int], object]   # (runs done, runs failed, runs in all)
 Row = dict[str, Any]
 
@@ -75,14 +77,18 @@ def run_batch(grid: Grid, start: int, stop: int, traces: str | None = None
     return [(run.index, run_one(grid, run, traces)) for run in grid.runs(start, stop)]
 
 
-def batch_size(runs: int, workers: int) -> int:
-    """Runs per task: about `BATCHES_PER_WORKER` tasks per worker, 1 .. `MAX_BATCH` runs."""
-    return max(1, min(MAX_BATCH, math.ceil(runs / (max(1, workers) * BATCHES_PER_WORKER))))
-
-
-def batches(runs: int, size: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` covering ``0 .. runs-1`` in slices of ``size``."""
-    return [(start, min(start + size, runs)) for start in range(0, runs, size)]
+def batches(runs: int, workers: int, size: int | None = None) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering runs ``0 .. runs-1``: slices of ``size`` runs, or by
+    default guided, as OpenMP's ``schedule(guided)``: each batch a `GUIDED_SHARE` of what is
+    left per worker, 1 .. `MAX_BATCH` runs, so the first are large (little scheduling per
+    run) and the last are single runs (the workers finish together)."""
+    spans, start = [], 0
+    while start < runs:
+        step = size or max(1, min(MAX_BATCH, math.ceil((runs - start) * GUIDED_SHARE
+                                                        / max(1, workers))))
+        spans.append((start, min(start + step, runs)))
+        start += step
+    return spans
 
 
 def require_dask() -> Any:
@@ -100,7 +106,8 @@ def local_cluster(workers: int | None = None) -> Iterator[Any]:
     if n < 1:
         raise InvalidArgument(f"workers: expected at least 1, got {n}")
     with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=None, silence_logs=logging.ERROR
+                                  ) as cluster, \
             distributed.Client(cluster) as client:
         yield client
 
@@ -147,7 +154,7 @@ def run_grid(grid: Grid, client: Any = None, *, workers: int | None = None,
     """Every run of ``grid`` as its row, in run order.
 
     ``client``: a dask Client, a concurrent.futures Executor, or None for a local Dask
-    cluster of ``workers`` processes.  ``batch``: runs per task (default: `batch_size`).
+    cluster of ``workers`` processes.  ``batch``: runs per task (default: guided `batches`).
     ``progress(done, failed, total)`` is called as batches come back.
     """
     if client is None:
@@ -159,7 +166,7 @@ def run_grid(grid: Grid, client: Any = None, *, workers: int | None = None,
     if where is not None:
         Path(where).mkdir(parents=True, exist_ok=True)
     total = len(grid)
-    spans = batches(total, batch or batch_size(total, _workers(client)))
+    spans = batches(total, _workers(client), batch)
     found: dict[int, Row] = {}
     failed = 0
     for span, future in _submit_all(client, grid, spans, where):
