@@ -50,7 +50,8 @@ def run_one(grid: Grid, run: Run, traces: str | None = None) -> Row:
     started = time.perf_counter()
     try:
         result = run_scenario(grid.scenario_for(run))
-        if traces is not None:
+        if traces is not None:   # the directory as this worker's machine sees it
+            Path(traces).mkdir(parents=True, exist_ok=True)
             result.trace.write(Path(traces) / f"run-{run.index:06d}.parquet")
         metrics, error = summary_row(result.summary), ""
         del result
@@ -157,11 +158,11 @@ def run_grid(grid: Grid, client: Any = None, *, workers: int | None = None,
     cluster of ``workers`` processes.  ``batch``: runs per task (default: guided `batches`).
     ``progress(done, failed, total)`` is called as batches come back.
     """
+    if batch is not None and batch < 1:
+        raise InvalidArgument(f"batch: expected at least 1 run per task, got {batch}")
     if client is None:
         with local_cluster(workers) as local:
             return run_grid(grid, local, batch=batch, traces=traces, progress=progress)
-    if batch is not None and batch < 1:
-        raise InvalidArgument(f"batch: expected at least 1 run per task, got {batch}")
     where = None if traces is None else str(Path(traces).resolve())
     if where is not None:
         Path(where).mkdir(parents=True, exist_ok=True)
