@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import xenballoon as xb
@@ -59,3 +61,104 @@ def test_values_must_be_strings() -> None:
     with pytest.raises(TypeError):
         store.write("/a", 5)  # type: ignore[arg-type]
     assert not store.exists("/a")
+
+
+def test_raising_watch_does_not_lose_the_write_for_later_watches(
+        machine: Callable[..., xb.Hypervisor]) -> None:
+    """Issue 16 item 3: a callback that raises before the balloon's still lets it see the target.
+
+    Every watch is told; the exceptions come back together as one ExceptionGroup after all
+    callbacks ran, and the write stays committed.
+    """
+    hv = machine(8192)
+    domain = hv.create_domain(1024)
+    seen: list[str] = []
+
+    def broken(path: str) -> None:
+        if path.endswith("target"):
+            raise RuntimeError("a buggy watcher")
+
+    hv.xenstore.watch(f"{domain.home}/memory", broken)
+    balloon = xb.Balloon(xb.Guest(domain))
+    hv.xenstore.watch(f"{domain.home}/memory", seen.append)
+    with pytest.raises(ExceptionGroup) as exc:  # noqa: F821  (3.11+)
+        hv.mem_set(domain.domid, 2048)
+    assert [type(e) for e in exc.value.exceptions] == [RuntimeError]
+    assert "committed" in str(exc.value)
+    assert hv.xenstore.read(f"{domain.home}/memory/target") == "2048"
+    assert balloon.stats.target_pages == 512
+    assert seen[-1] == f"{domain.home}/memory/target"
+    hv.sim.run()
+    assert balloon.stats.current_pages == 512
+
+
+def test_every_raising_watch_is_collected() -> None:
+    """Two raising callbacks: both run, both exceptions are in the group, in order."""
+    store = xb.XenStore()
+    store.watch("/a", lambda p: None)
+
+    def fail(message: str) -> Callable[[str], None]:
+        def callback(path: str) -> None:
+            if path == "/a/b":
+                raise ValueError(message)
+        return callback
+
+    store.watch("/a", fail("first"))
+    store.watch("/", fail("second"))
+    with pytest.raises(ExceptionGroup) as exc:  # noqa: F821  (3.11+)
+        store.write("/a/b", "1")
+    assert [str(e) for e in exc.value.exceptions] == ["first", "second"]
+
+
+def test_watches_fire_by_path_only() -> None:
+    """Watches on other paths are not even looked at; ancestors and the root fire in order."""
+    store = xb.XenStore()
+    seen: list[tuple[str, str]] = []
+    for path in ("/", "/local", "/local/domain/1", "/local/domain/2", "/local/domain/1/x/y"):
+        store.watch(path, lambda p, w=path: seen.append((w, p)))
+    seen.clear()
+    store.write("/local/domain/1/x", "1")
+    assert seen == [("/", "/local/domain/1/x"), ("/local", "/local/domain/1/x"),
+                    ("/local/domain/1", "/local/domain/1/x")]
+
+
+def test_special_watches_fire_on_domain_creation_and_destruction(
+        machine: Callable[..., xb.Hypervisor]) -> None:
+    """@introduceDomain fires when a domain is made, @releaseDomain when it goes."""
+    hv = machine(8192)
+    seen: list[str] = []
+    hv.xenstore.watch("@introduceDomain", seen.append)
+    hv.xenstore.watch("@releaseDomain", seen.append)
+    hv.xenstore.watch("/", lambda p: None)
+    domain = hv.create_domain(256)
+    assert hv.xenstore.is_domain_introduced(domain.domid)
+    hv.destroy_domain(domain)
+    assert seen == ["@introduceDomain", "@releaseDomain", "@introduceDomain", "@releaseDomain"]
+    assert not hv.xenstore.is_domain_introduced(domain.domid)
+    assert hv.xenstore.is_domain_introduced(0)
+
+
+def test_guest_hears_special_watches_only_when_permitted(
+        machine: Callable[..., xb.Hypervisor]) -> None:
+    """Special nodes are dom0's (n0): a guest's watch fires once, until dom0 lets it read."""
+    hv = machine(8192)
+    hv.create_domain(256)
+    seen: list[str] = []
+    hv.xenstore.connect(1).watch("@releaseDomain", seen.append)
+    hv.destroy_domain(hv.create_domain(256))
+    hv.xenstore.set_perms("@releaseDomain", ["n0", "r1"])
+    assert hv.xenstore.get_perms("@releaseDomain") == ["n0", "r1"]
+    hv.destroy_domain(hv.create_domain(256))
+    assert seen == ["@releaseDomain", "@releaseDomain"]
+
+
+def test_destroying_a_domain_leaves_no_node_behind(machine: Callable[..., xb.Hypervisor]) -> None:
+    """destroy_domain removes the home and its subtree, nothing else."""
+    hv = machine(8192)
+    keep = hv.create_domain(256)
+    gone = hv.create_domain(256)
+    hv.xenstore.connect(gone.domid).write("data/a/b", "1")
+    hv.destroy_domain(gone)
+    assert hv.xenstore.ls("/local/domain") == [str(keep.domid)]
+    with pytest.raises(KeyError):
+        hv.xenstore.ls(gone.home)

@@ -1,12 +1,13 @@
 """Recording a run into preallocated arrays, with no Python object per sample per domain.
 
 A domain's balloon numbers change only when its worker runs, so the recorder keeps one
-"live" column per domain, refreshed by the balloon's listener after each run (cost in
-proportion to the work done), and a sample copies the live columns of every domain into the
-next row with one numpy assignment per metric (cost independent of the Python loop over
-domains).  `read_balloon` is the one place that reads a balloon's numbers: a batched core
-call (all domains' stats into one array) would replace it when sampling must pull rather
-than be pushed (e.g. the guest model's counters, which change at every workload step).
+"live" column per domain: the balloon's listener marks the domain dirty after each run, and a
+sample re-reads the dirty domains only, then copies the live columns of every domain into the
+next row with one numpy assignment per metric.  The cost is in proportion to the work done
+(worker runs), plus a copy per sample.  `read_balloon` is the one place that reads a
+balloon's numbers: a batched core call (the stats of many guests into one array) would
+replace its loop when sampling must pull rather than be pushed (e.g. the guest model's
+counters, which change at every workload step).
 
 Along the way it keeps what the summary needs: the host's lowest free count (checked after
 every worker run and every timeline event, so a dip between samples is not missed), each
@@ -78,16 +79,20 @@ class Recorder:
         self.nr_samples = 0
         self.min_free_pages = hypervisor.free_pages
         self.episodes: dict[str, list[TargetEpisode]] = {name: [] for name in self.domains}
+        self.balloons: dict[int, BalloonDriver] = {}
+        self.dirty: set[int] = set()
 
     # --- pushed by the world -----------------------------------------------------------------
     def attach(self, name: str, balloon: BalloonDriver) -> None:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
+        self.balloons[column] = balloon
         balloon.add_listener(lambda b: self.worker_ran(column, b))
         if balloon.hotplug:
             balloon.guest.hotplug.register_memory_notifier(
                 lambda event, block: self.block_event(name, event, block))
-        self.refresh(column, balloon)
+        self.live_state[column] = read_balloon(balloon, self.live, column)
+        self.note_target(column, int(self.live[0, column]), int(self.live[1, column]))
 
     def block_event(self, name: str, event: int, block: MemoryBlock) -> None:
         """Log a memory block of a hotplug guest coming online."""
@@ -96,19 +101,23 @@ class Recorder:
                                      f"online +{_mib(block.nr_pages)} MiB"))
 
     def worker_ran(self, column: int, balloon: BalloonDriver) -> None:
+        """After each worker run: the state, the target's progress; the full stats wait for
+        the next sample (NOTE: a snapshot of every stat per run costs more than the run of a
+        small balloon, for performance reasons only the dirty mark is kept here)."""
         old = int(self.live_state[column])
-        state = self.refresh(column, balloon)
+        state = int(balloon.state)
+        self.live_state[column] = state
+        self.dirty.add(column)
+        current = balloon.current_pages
+        target = current + balloon.credit
+        self.note_target(column, target, current)
         if state != DONE or old != DONE:
             self.events.append(Event(self.hv.sim.now, self.domains[column], "balloon",
-                                     f"{BPState(state).name}: current "
-                                     f"{_mib(self.live[1, column])} of target "
-                                     f"{_mib(self.live[0, column])} MiB"))
+                                     f"{BPState(state).name}: current {_mib(current)} of "
+                                     f"target {_mib(target)} MiB"))
 
-    def refresh(self, column: int, balloon: BalloonDriver) -> int:
-        """Re-read one domain; note a new target and a reached one."""
-        state = read_balloon(balloon, self.live, column)
-        self.live_state[column] = state
-        target, current = int(self.live[0, column]), int(self.live[1, column])
+    def note_target(self, column: int, target: int, current: int) -> None:
+        """Open an episode for a new target; close it when current first reaches it."""
         episodes = self.episodes[self.domains[column]]
         now = self.hv.sim.now
         if not episodes or episodes[-1].target_pages != target:
@@ -116,11 +125,12 @@ class Recorder:
         if episodes[-1].reached_at is None and current == target:
             episodes[-1].reached_at = now
         self.min_free_pages = min(self.min_free_pages, self.hv.free_pages)
-        return state
 
     def gone(self, name: str) -> None:
         """The domain was destroyed: its columns read as not running from now on."""
         column = self.column[name]
+        self.dirty.discard(column)
+        self.balloons.pop(column, None)
         self.live[:, column] = 0
         self.live_state[column] = NOT_RUNNING
 
@@ -132,6 +142,9 @@ class Recorder:
         """Copy the live columns and the host's free count into the next row."""
         k = self.nr_samples
         free = self.hv.free_pages
+        for column in self.dirty:  # the domains whose worker ran since the last sample
+            read_balloon(self.balloons[column], self.live, column)
+        self.dirty.clear()
         self.pages[:, k, :] = self.live
         self.state[k] = self.live_state
         self.host_free[k] = free

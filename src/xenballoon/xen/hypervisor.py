@@ -17,7 +17,7 @@ from ..sim import Simulation
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .domain import Domain
 from .libxl import make_domain_home, memory_target_path, static_max_path
-from .xenstore import MAX_VALUE_LEN, XenStore
+from .xenstore import XenStore, check_value
 
 __all__ = ["Hypervisor"]
 # mfns are 32-bit in the core, with one value kept for "none".
@@ -95,9 +95,9 @@ class Hypervisor:
         ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
         if name is not None and not isinstance(name, str):
             raise InvalidType(f"name must be a str, not {type(name).__name__}")
-        if name is not None and len(name) > MAX_VALUE_LEN:
-            raise InvalidArgument(f"name longer than {MAX_VALUE_LEN} characters (a xenstore value)")
         domid = self._next_domid
+        if name is not None:  # it becomes the value of <home>/name
+            check_value(0, f"/local/domain/{domid}/name", name)
         cdom = self._impl.domain_new(self._core, domid, memory, maxmem)
         if cdom is None:
             raise OutOfMemory(f"cannot create a domain of {memory} pages: "
@@ -107,6 +107,7 @@ class Hypervisor:
                         name if name is not None else f"domain{domid}")
         self._domains[domid] = domain
         make_domain_home(self._xs, domain, memory, maxmem)
+        self.xenstore.introduce_domain(domid)
         return domain
 
     def destroy_domain(self, domain: Domain | int) -> None:
@@ -118,6 +119,7 @@ class Hypervisor:
         domain.alive = False
         del self._domains[domain.domid]
         self._xs.rm(domain.home)
+        self.xenstore.release_domain(domain.domid)
 
     def lookup(self, domain: Domain | int) -> Domain:
         """The live domain given as an object or a domid; `InvalidArgument` if none."""

@@ -1,0 +1,66 @@
+"""Node permissions as xenstored keeps them (``core.c`` ``perm_for_conn``; ``xs_lib.h``).
+
+A node's permissions are a list of entries written as xenstore-chmod writes them, a letter
+and a domid: ``n`` none, ``r`` read, ``w`` write, ``b`` both (``["n0", "r3"]``).  The first
+entry names the owner, who may always read and write the node, and gives the access of every
+domain without an entry of its own.  Domain 0 may do anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ...errors import InvalidType
+from .limits import DOMID_FIRST_RESERVED, invalid
+
+__all__ = ["XS_PERM_NONE", "XS_PERM_READ", "XS_PERM_WRITE", "XS_PERM_BOTH", "Perms",
+           "ROOT_PERMS", "parse_perms", "format_perms", "perm_for_conn", "may", "VERB"]
+
+# xs_lib.h: the access a permission entry grants.
+XS_PERM_NONE = 0
+XS_PERM_READ = 1
+XS_PERM_WRITE = 2
+XS_PERM_BOTH = XS_PERM_READ | XS_PERM_WRITE
+_LETTERS = {"n": XS_PERM_NONE, "r": XS_PERM_READ, "w": XS_PERM_WRITE, "b": XS_PERM_BOTH}
+_NAMES = {bit: letter for letter, bit in _LETTERS.items()}
+VERB = {XS_PERM_READ: "read", XS_PERM_WRITE: "write"}
+_PERM = re.compile(r"([nrwb])(0|[1-9][0-9]{0,4})")
+
+Perms = tuple[tuple[int, int], ...]  # ((owner, default access), (domid, access), ...)
+ROOT_PERMS: Perms = ((0, XS_PERM_NONE),)  # xenstored's manual_node("/")
+
+
+def parse_perms(perms: Iterable[str]) -> Perms:
+    """``["n0", "r3"]`` as a permission tuple; ``ValueError`` unless every entry is valid."""
+    if isinstance(perms, str):
+        raise InvalidType("perms must be a list of entries such as ['n0', 'r3'], not a str")
+    entries = list(perms)
+    if not entries:
+        raise invalid("perms needs at least one entry (the owner's)")
+    parsed = []
+    for entry in entries:
+        match = _PERM.fullmatch(entry) if isinstance(entry, str) else None
+        if match is None or int(match[2]) >= DOMID_FIRST_RESERVED:
+            raise invalid(f"bad permission entry {entry!r}: want a letter of n/r/w/b "
+                          "and a domid, such as 'r3'")
+        parsed.append((int(match[2]), _LETTERS[match[1]]))
+    return tuple(parsed)
+
+
+def format_perms(perms: Perms) -> list[str]:
+    return [f"{_NAMES[access]}{domid}" for domid, access in perms]
+
+
+def perm_for_conn(domid: int, perms: Perms) -> int:
+    """The access ``domid`` has to a node: all for dom0 and the owner, else its entry."""
+    if domid == 0 or perms[0][0] == domid:
+        return XS_PERM_BOTH
+    for entry_domid, access in perms[1:]:
+        if entry_domid == domid:
+            return access
+    return perms[0][1]
+
+
+def may(domid: int, perms: Perms, access: int) -> bool:
+    return perm_for_conn(domid, perms) & access == access
