@@ -30,6 +30,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"policies"}),
     frozenset({"trace"}),
     frozenset({"scenarios", "perf"}),
+    frozenset({"sweep"}),
     frozenset({"cli"}),
     frozenset({"__init__", "__main__"}),  # the public names, re-exported
 )

@@ -50,11 +50,16 @@ from .xen import CostModel, Domain, Hypervisor, WatchHandle, XenStore, XenStoreC
 
 
 def __getattr__(name: str) -> object:
-    # Scenarios pull in pydantic: load them on first use, not at ``import xenballoon``.
+    # Scenarios pull in pydantic, sweeps dask: load them on first use, not at
+    # ``import xenballoon``.  ``xb.sweep`` is the package xenballoon.sweep, which is callable.
     if name in ("run_scenario", "ScenarioError"):
         from . import scenarios
 
         return getattr(scenarios, name)
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
     raise AttributeError(f"module 'xenballoon' has no attribute {name!r}")
 
 
@@ -88,6 +93,7 @@ __all__ = [
     "Resource",
     "ScenarioError",
     "Simulation",
+    "sweep",
     "Timer",
     "VmStat",
     "VmStatReader",

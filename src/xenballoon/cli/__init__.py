@@ -1,5 +1,5 @@
 """The ``xenballoon`` command: one module per subcommand (``demo``, ``steer``, ``bench``,
-``run``, ``serve``).
+``run``, ``serve``, ``sweep``).
 
 The top of the layers, and the only package that imports rich (`render` holds the tables).
 """
@@ -17,7 +17,7 @@ from .._version import __version__
 from ..errors import XenBalloonError
 from ..trace.io import MissingExtra
 from ..units import size_to_pages
-from . import bench, demo, run, serve, steer
+from . import bench, demo, run, serve, steer, sweep
 
 __all__ = ["build_parser", "main"]
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub)
     run.add_parser(sub)
     serve.add_parser(sub)
+    sweep.add_parser(sub)
     return parser
 
 
