@@ -111,7 +111,8 @@ class AgentTicker:
 
 
 class PollingAgent:
-    """An agent that samples its guest's ``/proc/meminfo`` every ``interval`` seconds."""
+    """An agent that samples its guest's ``/proc/meminfo`` at start and then every
+    ``interval`` seconds (on the shared `AgentTicker`)."""
 
     name: ClassVar[str] = ""
     interval: float = 1.0
@@ -135,7 +136,9 @@ class PollingAgent:
         self.xs = guest.domain.xenstore.connect(guest.domain.domid)
         self._unregister = guest.domain.destroy_chain.register(lambda _d: self.stop())
         self.started()
-        if self.guest is not None:  # started() may have exited on a failed write
+        if self.guest is not None:  # the first loop runs at once, as the daemons' loops do
+            type(self).poll_all([self], VmStatReader([guest]).read())
+        if self.guest is not None:  # a failed write may have made it exit
             self._ticker = AgentTicker.of(guest, self.interval)
             self._ticker.add(self)
 
@@ -174,7 +177,7 @@ class PollingAgent:
 class MeminfoWriter(PollingAgent):
     """Qubes's ``meminfo-writer threshold_kb delay_us`` (qubes-linux-utils ``qmemman/``).
 
-    Every ``interval`` (the services pass 100000 us) it computes used memory, KiB:
+    At start and every ``interval`` (the services pass 100000 us) it computes used memory, KiB:
     MemTotal - Buffers - Cached - MemFree + SwapTotal - SwapFree, where MemTotal is the
     balloon's ``info/current_kb`` when that is non-zero, and writes it to ``memory/meminfo``
     as a decimal string when it is the first sample, when it moved by more than
@@ -241,8 +244,8 @@ class XeDaemon(PollingAgent):
     At start it writes ``control/feature-balloon`` = ``"1"`` (``-B``; ``feature_balloon=
     False`` writes ``"0"``); a refused write (EACCES under libxl, whose ``~/control`` is
     read-only to the guest) is logged and the daemon carries on.  Every ``interval`` (``-i``,
-    60 s) it runs its collectors; the memory one has divisor 2, so every second loop
-    (the first included) it reports ``data/meminfo_total`` = MemTotal and
+    60 s, the first at start) it runs its collectors; the memory one has divisor 2, so
+    every second loop (the first included) it reports ``data/meminfo_total`` = MemTotal and
     ``data/meminfo_free`` = MemAvailable, KiB, as ``/proc/meminfo`` has them.  Writes are
     cached: an unchanged value is not rewritten.  ``data/updated`` = the time (Go's
     ``"Mon Jan _2 15:04:05 2006"``, of simulated seconds since the epoch) after every loop.
@@ -288,7 +291,7 @@ class XenGuestAgent(PollingAgent):
 
     At start: ``data/meminfo_total`` (MemTotal, KiB) once and ``control/feature-balloon`` =
     ``"1"`` (on EACCES it logs and never retries); then ``data/meminfo_free`` (MemAvailable,
-    KiB) every ``interval`` (60 s).  No ``data/updated``.
+    KiB) at start and every ``interval`` (60 s).  No ``data/updated``.
     """
 
     name = "xen-guest-agent"
