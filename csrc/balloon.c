@@ -327,7 +327,8 @@ int xb_balloon_turn(xb_guest *g)
 /* balloon_process's loop for as long as it needs no decision from Python: turn
  * after turn while each ends BP_DONE, up to max_turns and while their cost stays
  * below budget_ns.  A turn's cost comes from what it moved: one hypercall, each
- * page in or out, and each lowmem page once more (update_va_mapping of a PV guest).
+ * page in or out, each lowmem page once more (update_va_mapping of a PV guest), and
+ * each page of cache reclaimed to find the pages (vm.balloon_reclaimed's growth).
  * twin: core/_py/balloon.py:balloon_turns */
 int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
                      const xb_turn_cost *cost, xb_turns *out)
@@ -338,6 +339,7 @@ int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
     int state;
     for (;;) {
         int64_t cur0 = s->current_pages, high0 = s->balloon_high;
+        uint64_t rec0 = g->vm.balloon_reclaimed;
         state = xb_balloon_turn(g);
         done++;
         if (state == XB_NO_CREDIT || state == XB_NEED_RESERVE || state == XB_BUG)
@@ -358,6 +360,7 @@ int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
         double c = cost->hypercall;
         c += (double)moved * page;
         c += (double)(moved - high) * cost->lowmem_page;
+        c += (double)(g->vm.balloon_reclaimed - rec0) * cost->reclaim;
         ns += c;
         if (state != XB_BP_DONE || done >= max_turns || !(ns < budget_ns))
             break;

@@ -135,6 +135,7 @@ typedef struct xb_turn_cost {
     double page_out;               /* per page ballooned out (decrease_reservation) */
     double page_in;                /* per page populated back (increase_reservation) */
     double lowmem_page;            /* more per lowmem page moved (PV: update_va_mapping) */
+    double reclaim;                /* per page cache page reclaimed for the balloon */
 } xb_turn_cost;
 
 /* what xb_balloon_turns did */

@@ -92,9 +92,9 @@ def test_turn_cost_counts_scrubbing_and_pv() -> None:
     """Out: allocator + guest scrub + release + Xen scrub; in: populate + allocator."""
     model = xb.CostModel.default()
     assert model.turn_cost(scrub_pages=True, scrub_freed=True, pv=False) == (
-        600, 150 + 1600 + 400 + 1600, 1500 + 150, 0)
+        600, 150 + 1600 + 400 + 1600, 1500 + 150, 0, 1000)
     assert model.turn_cost(scrub_pages=False, scrub_freed=False, pv=True) == (
-        600, 150 + 400, 1650, 400)
+        600, 150 + 400, 1650, 400, 1000)
 
 
 def test_hypervisor_takes_a_cost_model_or_none() -> None:
@@ -285,7 +285,7 @@ def test_balloon_turns_stops_on_the_budget_after_the_turn_crossing_it(core) -> N
     g = core.guest_new(d, 128, pc.MAX_GFNS, 4, 8, True)
     g.stats.current_pages = g.stats.total_pages = 128
     g.stats.target_pages = 64
-    cost = (100.0, 10.0, 5.0, 0.0)  # 180 ns per turn of 8 pages out
+    cost = (100.0, 10.0, 5.0, 0.0, 0.0)  # 180 ns per turn of 8 pages out
     assert core.balloon_turns(g, 100, 400.0, cost) == (pc.BP_DONE, 3, 540.0)
     assert g.stats.current_pages == 128 - 24
     assert core.balloon_turns(g, 2, math.inf, cost) == (pc.BP_DONE, 2, 360.0)
@@ -293,3 +293,33 @@ def test_balloon_turns_stops_on_the_budget_after_the_turn_crossing_it(core) -> N
     assert core.balloon_turns(g, 100, math.inf, cost) == (pc.NO_CREDIT, 3, 360.0)
     g.stats.target_pages = 80
     assert core.balloon_turns(g, 100, math.inf, cost) == (pc.NO_CREDIT, 3, 280.0)
+
+
+@pytest.mark.parametrize("core", [pytest.param(pc, id="python"), pytest.param(cc, id="c")])
+def test_balloon_turns_charge_reclaim_ns_per_cache_page_reclaimed(core) -> None:
+    """An inflate that must reclaim page cache pays reclaim_ns per page reclaimed (the growth
+    of vm.balloon_reclaimed), on top of the hypercalls and the pages out."""
+    h = core.host_new(512, True)
+    d = core.domain_new(h, 1, 256, 256)
+    g = core.guest_new(d, 256, pc.MAX_GFNS, 4, 8, True)
+    g.stats.current_pages = g.stats.total_pages = 256
+    assert core.workload_step(g, 0, 200, 1.0) == 0  # 200 pages of cache, 56 free
+    g.stats.target_pages = 256 - 100
+    state, turns, ns = core.balloon_turns(g, 100, math.inf, (100.0, 10.0, 0.0, 0.0, 1000.0))
+    reclaimed = int(g.vm.balloon_reclaimed)
+    assert reclaimed == 100 - (56 - 4)  # the free pages above the reserve, then the cache
+    assert (state, turns) == (pc.NO_CREDIT, 14)  # 13 turns of 8 pages (the last 4), then none
+    assert ns == 13 * 100.0 + 100 * 10.0 + reclaimed * 1000.0
+
+
+def test_cost_model_charges_reclaim_to_simulated_time() -> None:
+    """With only reclaim_ns set, an inflate into page cache takes reclaimed x reclaim_ns."""
+    hv = xb.Hypervisor(xb.Simulation(), 65536, cost=xb.CostModel(reclaim_ns=1e6))
+    guest = xb.Guest(hv.create_domain(4096))
+    balloon = xb.Balloon(guest)
+    guest.step_workload(0, file=3000)
+    balloon.set_target(4096 - 2000)
+    hv.sim.run()
+    reclaimed = guest.vmstat().balloon_reclaimed
+    assert reclaimed > 0 and balloon.current_pages == 4096 - 2000
+    assert hv.sim.now == pytest.approx(reclaimed * 1e-3)

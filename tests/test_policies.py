@@ -192,8 +192,10 @@ def test_static_rejects_a_bad_reserve() -> None:
 
 
 def test_spike_comparison_separates_demand_driven_from_static_policies() -> None:
-    """On the demand spike, qmemman (demand-driven) avoids the OOM kills that the static
-    split and squeezed (ranges, no telemetry) suffer; no balancer moves no pages."""
+    """On the demand spike (the guest memory model, agents writing the nodes), qmemman
+    (demand-driven) avoids the OOM kills that the static split and squeezed (ranges, no
+    telemetry) suffer; no balancer moves no pages; self-ballooning leaves
+    the host the most free memory of those that move pages."""
     from xenballoon.policies.compare import compare
 
     rows = {r.policy: r for r in compare()}
@@ -202,6 +204,11 @@ def test_spike_comparison_separates_demand_driven_from_static_policies() -> None
     assert rows["static"].oom_kills > 0 and rows["squeezed"].oom_kills > 0
     assert rows["squeezed"].min_free_mib >= 72  # its slush fund holds
     assert rows["qmemman"].min_free_mib >= 50 * 0.9  # its free-memory margin holds
+    assert rows["selfballoon"].pages_moved > 0
+    assert rows["selfballoon"].min_free_mib > max(
+        rows[p].min_free_mib for p in ("static", "squeezed", "qmemman"))
+    assert rows["qmemman"].unmet_mib_s < rows["selfballoon"].unmet_mib_s \
+        < rows["static"].unmet_mib_s < rows["none"].unmet_mib_s
 
 
 def test_builtin_policies_see_the_host_only_as_dom0_does() -> None:

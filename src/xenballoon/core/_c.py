@@ -278,7 +278,7 @@ def balloon_turn(g: CData) -> int:
 
 
 def balloon_turns(g: CData, max_turns: int, budget_ns: float,
-                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+                  cost: tuple[float, float, float, float, float]) -> tuple[int, int, float]:
     out = ffi.new("xb_turns *")
     state = lib.xb_balloon_turns(g, max_turns, budget_ns, ffi.new("xb_turn_cost *", cost), out)
     return state, out.done, out.ns

@@ -33,7 +33,7 @@ __all__ = ["BPState", "BalloonDriver", "BalloonStats"]
 
 MAX_BATCH = 1 << 20
 MAX_TURNS = 1 << 62  # no limit: the core stops on a decision or on the time budget
-ZERO_COST = (0.0, 0.0, 0.0, 0.0)  # the instantaneous model's xb_turn_cost
+ZERO_COST = (0.0, 0.0, 0.0, 0.0, 0.0)  # the instantaneous model's xb_turn_cost
 
 
 @guarded(getters=("stats", "credit"))

@@ -3,12 +3,13 @@
 Models ``mm/page_alloc.c`` (free pages, the reserve, ``si_mem_available``), ``mm/vmscan.c``
 and ``mm/oom_kill.c`` (page cache, reclaim, swap, the OOM killer: `Guest.step_workload`),
 ``kernel/resource.c`` and ``mm/memory_hotplug.c`` / ``drivers/base/memory.c``; the
-workloads that make demand (``linux/workloads/``) and the metrics (``linux/vmstat``).
-Room is left, by name, for ``linux/agents.py``.
+workloads that make demand (``linux/workloads/``), the metrics (``linux/vmstat``) and the
+guest agents that publish them to xenstore (``linux/agents``: `attach_agent`).
 """
 
 from __future__ import annotations
 
+from .agents import AGENTS, attach_agent
 from .guest import Guest
 from .memory_hotplug import (
            MEM_GOING_ONLINE,
@@ -31,7 +32,7 @@ from .workloads import (
            WorkloadStepper,
 )
 
-__all__ = ["METRICS", "MEM_GOING_ONLINE", "MEM_ONLINE", "PAGES_PER_SECTION", "Composite",
-           "Constant", "Guest", "MemoryBlock", "MemoryHotplug", "Periodic", "Ramp", "RandomWalk",
-           "Replay", "Resource", "ResourceTree", "Step", "VmStat", "VmStatReader", "Workload",
-           "WorkloadStepper", "meminfo"]
+__all__ = ["AGENTS", "METRICS", "MEM_GOING_ONLINE", "MEM_ONLINE", "PAGES_PER_SECTION",
+           "Composite", "Constant", "Guest", "MemoryBlock", "MemoryHotplug", "Periodic", "Ramp",
+           "RandomWalk", "Replay", "Resource", "ResourceTree", "Step", "VmStat", "VmStatReader",
+           "Workload", "WorkloadStepper", "attach_agent", "meminfo"]

@@ -1,21 +1,23 @@
 """One scenario with a demand spike, run under each policy: what users compare.
 
-The host (1 GiB) runs three guests booted with 256 MiB that may grow to 640 MiB.  Each
-guest's workload wants 150 MiB of anonymous memory; vm1's ramps (50 MiB/s) to 500 MiB
-from 20 s and back down from 60 s.  Every ``step`` (0.1 s) each workload takes or gives
-back pages to hold what it wants; when it has wanted more than the guest has free for a
-second, the guest's OOM killer kills it (it gives back everything and restarts after
-``restart`` seconds, its demand unmet meanwhile).  A guest agent reports
-what the workload holds to ``memory/meminfo`` (KiB) with meminfo-writer's 30 MB threshold,
-and the nodes squeezed needs (``dynamic-min`` 200 MiB, ``dynamic-max`` 640 MiB,
-``control/feature-balloon``) are written as xenopsd and its agent would.
+The host (1 GiB) runs three guests booted with 256 MiB that may grow to 640 MiB, each with
+128 MiB of swap and processes of 50 MiB (what the OOM killer kills).  Each guest's workload
+(`xenballoon.linux.workloads`, stepped every second) wants 150 MiB of anonymous memory and
+reads 32 MiB of files (page cache); vm1's anonymous demand ramps (50 MiB/s) from 20 s to
+500 MiB and stays there.  The guest model meets demand as Linux does: free pages, then
+reclaimed page cache, then swap, then the OOM killer.
 
-Per policy: ``oom_kills``, ``unmet_mib_s`` (demand not held, MiB x seconds),
-``pages_moved`` (pages ballooned in or out, all guests), ``settle_s`` (from the spike's end
-until the last page moves), ``min_free_mib`` (host free memory, lowest).
+Each balancer's guests run the agent it reads (`xenballoon.linux.agents`): under qmemman
+Qubes's ``meminfo-writer`` (``memory/meminfo`` made guest-writable as qubesd does), under
+squeezed XenServer's ``xe-daemon`` (``~/control`` and ``~/data`` guest-owned as xenopsd
+makes them, so ``control/feature-balloon`` is written; ``dynamic-min`` 200 MiB,
+``dynamic-max`` 640 MiB).  ``selfballoon`` is no host balancer: each guest runs
+``xen-selfballoon.c`` (`xenballoon.frontend.SelfBalloon`, its defaults).
 
-This workload is a stand-in (no page cache, no reclaim, no swap): a crude but explicit
-model, enough to see how the policies differ.
+Per policy, from the guests' own counters (`Guest.vmstat`): ``oom_kills``, ``unmet_mib_s``
+(anonymous demand not resident, swapped or killed, MiB x seconds), ``pages_moved`` (pages
+ballooned in or out, all guests), ``settle_s`` (from the end of the ramp until the last
+page moves), ``min_free_mib`` (host free memory, lowest).
 """
 
 from __future__ import annotations
@@ -23,23 +25,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ..frontend import Balloon
-from ..linux import Guest
+from ..frontend import Balloon, SelfBalloon
+from ..linux import Constant, Guest, Ramp
+from ..linux.agents import attach_agent
 from ..sim import Simulation
 from ..xen import Hypervisor
+from ..xen.libxl import xenopsd_guest_nodes
 from .base import attach_policy, make_policy
 from .qmemman import create_xs_entries
 from .squeezed import xenopsd_nodes
 
-__all__ = ["SpikeResult", "compare", "run_spike"]
+__all__ = ["POLICIES", "SpikeResult", "compare", "run_spike"]
 
 MIB = 256  # pages
-BASE_MIB, SPIKE_MIB = 150, 500
-SPIKE = (20.0, 60.0)
-RAMP = 50.0  # MiB/s
-OOM_AFTER = 1.0  # seconds of unmet demand before the OOM killer acts
+BASE_MIB, SPIKE_MIB, FILE_MIB = 150, 500, 32
+SPIKE_AT, RAMP = 20.0, 50.0  # s, MiB/s
+RAMP_END = SPIKE_AT + (SPIKE_MIB - BASE_MIB) / RAMP
+POLICIES = ("none", "static", "squeezed", "qmemman", "selfballoon")
+AGENT = {"qmemman": "meminfo-writer", "squeezed": "xe-daemon"}
 
 
 @dataclass
@@ -52,93 +55,55 @@ class SpikeResult:
     min_free_mib: float
 
 
-class _Workload:
-    """A guest's anonymous demand, its pages, its OOM kills and its agent's reports."""
-
-    def __init__(self, hv: Hypervisor, guest: Guest, spiky: bool, restart: float) -> None:
-        self.hv, self.guest, self.spiky, self.restart = hv, guest, spiky, restart
-        self.held = np.zeros(0, dtype=np.uint64)
-        self.dead_until = -1.0
-        self.short_since: float | None = None
-        self.kills = 0
-        self.reported = 0
-        self.xs = hv.xenstore.connect(guest.domain.domid)
-
-    def demand(self, now: float) -> int:
-        """Pages wanted: the base, ramping up to the spike and back at RAMP MiB/s."""
-        mib = float(BASE_MIB)
-        if self.spiky:
-            up = min(SPIKE_MIB, BASE_MIB + RAMP * max(0.0, now - SPIKE[0]))
-            down = max(BASE_MIB, SPIKE_MIB - RAMP * max(0.0, now - SPIKE[1]))
-            mib = min(up, down) if now >= SPIKE[0] else mib
-        return int(mib * MIB)
-
-    def step(self, now: float) -> int:
-        """Hold what is wanted if possible; the pages still missing."""
-        want = self.demand(now)
-        if now < self.dead_until:
-            return want
-        have = self.held.size
-        if have > want:
-            self.guest.free_pages(self.held[want:])
-            self.held = self.held[:want]
-        elif have < want:
-            take = min(want - have, self.guest.nr_free_pages)
-            if take:
-                self.held = np.concatenate([self.held, self.guest.alloc_pages(take)])
-        short = want - self.held.size
-        if short <= 0:
-            self.short_since = None
-        elif self.short_since is None:
-            self.short_since = now
-        elif now - self.short_since >= OOM_AFTER:  # stalled too long: the OOM killer
-            self.guest.free_pages(self.held)
-            self.held = np.zeros(0, dtype=np.uint64)
-            self.kills += 1
-            self.dead_until, self.short_since = now + self.restart, None
-        used_kb = max(self.held.size * 4, 1)
-        if abs(used_kb - self.reported) > 30000:  # meminfo-writer's threshold
-            self.xs.write("memory/meminfo", str(used_kb))
-            self.reported = used_kb
-        return max(0, short)
-
-
 def run_spike(policy: str, *, duration: float = 90.0, step: float = 0.1,
-              restart: float = 5.0, backend: str | None = None,
-              **params: Any) -> SpikeResult:
-    """The spike scenario under ``policy`` (a name or path for `make_policy`)."""
+              backend: str | None = None, **params: Any) -> SpikeResult:
+    """The spike scenario under ``policy`` (a name or path for `make_policy`, or
+    ``"selfballoon"``); host free memory and pages moved are sampled every ``step`` s."""
     sim = Simulation()
     hv = Hypervisor(sim, 1024 * MIB, backend=backend)
     balloons = []
     for _ in range(3):
         domain = hv.create_domain(256 * MIB, maxmem=640 * MIB)
-        balloons.append(Balloon(Guest(domain, pv=True)))
-    attachment = attach_policy(hv, make_policy(policy, **params))
+        balloons.append(Balloon(Guest(domain, pv=True, swap_pages=128 * MIB,
+                                      kill_unit=50 * MIB)))
+    selfballoon = policy == "selfballoon"
+    attachment = attach_policy(hv, make_policy("none" if selfballoon else policy, **params))
     for b in balloons:
-        domid = b.guest.domain.domid
-        create_xs_entries(attachment.xs, domid)
-        xenopsd_nodes(attachment.xs, domid, 200 * 1024, 640 * 1024)
-    workloads = [_Workload(hv, b.guest, i == 0, restart) for i, b in enumerate(balloons)]
-    unmet = moved = 0
+        domain = b.guest.domain
+        if policy == "qmemman":
+            create_xs_entries(attachment.xs, domain.domid)
+        if policy == "squeezed":
+            xenopsd_guest_nodes(hv.xenstore.connect(0), domain)
+            xenopsd_nodes(attachment.xs, domain.domid, 200 * 1024, 640 * 1024,
+                          feature_balloon=False)  # the agent writes it
+        if policy in AGENT:
+            attach_agent(b.guest, AGENT[policy])
+        if selfballoon:
+            SelfBalloon(b)
+    balloons[0].guest.run_workload(Ramp(BASE_MIB * MIB, FILE_MIB * MIB, at=SPIKE_AT,
+                                        over=RAMP_END - SPIKE_AT, anon_to=SPIKE_MIB * MIB))
+    for b in balloons[1:]:
+        b.guest.run_workload(Constant(BASE_MIB * MIB, FILE_MIB * MIB))
+    moved = 0
     min_free = hv.free_pages
-    last = [b.stats.current_pages for b in balloons]
-    last_move = SPIKE[1]
-    for n in range(int(duration / step)):
-        unmet += sum(w.step(n * step) for w in workloads)
-        sim.advance(step)
-        current = [b.stats.current_pages for b in balloons]
+    last = [b.current_pages for b in balloons]
+    last_move = RAMP_END
+    for _ in range(int(round(duration / step))):
+        sim.run(until=sim.now + step)
+        current = [b.current_pages for b in balloons]
         delta = sum(abs(c - p) for c, p in zip(current, last, strict=True))
         moved, last = moved + delta, current
-        if delta and sim.now > SPIKE[1]:
+        if delta and sim.now > RAMP_END:
             last_move = sim.now
         min_free = min(min_free, hv.free_pages)
     attachment.detach()
     hv.check(guests=True)
-    return SpikeResult(policy, sum(w.kills for w in workloads), unmet * step / MIB, moved,
-                       last_move - SPIKE[1], min_free / MIB)
+    stats = [b.guest.vmstat() for b in balloons]
+    return SpikeResult(policy, sum(s.oom_kills for s in stats),
+                       round(sum(s.unmet_anon_page_seconds for s in stats) / MIB, 1), moved,
+                       round(last_move - RAMP_END, 1), round(min_free / MIB, 1))
 
 
-def compare(policies: tuple[str, ...] = ("none", "static", "squeezed", "qmemman"),
-            **kwargs: Any) -> list[SpikeResult]:
+def compare(policies: tuple[str, ...] = POLICIES, **kwargs: Any) -> list[SpikeResult]:
     """`run_spike` for each policy, in order."""
     return [run_spike(name, **kwargs) for name in policies]

@@ -135,9 +135,10 @@ class CostModel:
         return replace(self, **changes)
 
     def turn_cost(self, *, scrub_pages: bool, scrub_freed: bool,
-                  pv: bool) -> tuple[float, float, float, float]:
+                  pv: bool) -> tuple[float, float, float, float, float]:
         """What the core charges a turn: (hypercall, per page out, per page in, per lowmem
-        page) in ns, for a guest that scrubs or not on a host that scrubs or not."""
+        page, per page of cache reclaimed for the balloon) in ns, for a guest that scrubs or
+        not on a host that scrubs or not."""
         page_out = self.alloc_page_ns
         if scrub_pages:
             page_out += self.scrub_ns
@@ -145,12 +146,13 @@ class CostModel:
         if scrub_freed:
             page_out += self.xen_scrub_ns
         page_in = self.populate_ns + self.free_page_ns
-        return (self.hypercall_ns, page_out, page_in, self.update_va_mapping_ns if pv else 0.0)
+        return (self.hypercall_ns, page_out, page_in, self.update_va_mapping_ns if pv else 0.0,
+                self.reclaim_ns)
 
     def rates_mib_s(self, *, batch: int = 512, scrub_pages: bool = True,
                     scrub_freed: bool = True, pv: bool = False) -> tuple[float, float]:
         """Steady-state (inflate, deflate) MiB/s of full frame_lists of ``batch`` pages."""
-        hypercall, out, page_in, lowmem = self.turn_cost(scrub_pages=scrub_pages,
+        hypercall, out, page_in, lowmem, _ = self.turn_cost(scrub_pages=scrub_pages,
                                                          scrub_freed=scrub_freed, pv=pv)
         rates = []
         for page in (out, page_in):

@@ -26,7 +26,7 @@ from .domain import Domain
 from .xenstore import XenStoreConnection
 
 __all__ = ["DomainMemory", "make_domain_home", "memory_node_path", "memory_target_path",
-           "static_max_path"]
+           "static_max_path", "xenopsd_guest_nodes"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,18 @@ def make_domain_home(xs: XenStoreConnection, domain: Domain, memory: DomainMemor
     xs.write(f"{home}/domid", str(domid))
     for node, kib in memory.nodes().items():
         xs.write(memory_node_path(domain, node), str(kib))
+
+
+def xenopsd_guest_nodes(xs: XenStoreConnection, domain: Domain) -> None:
+    """Give the domain ``~/control`` and ``~/data`` as XenServer's xenopsd does.
+
+    xenopsd (XAPI ``ocaml/xenopsd/xc/domain.ml``, ``xenbus_utils.ml``) makes both directories
+    the guest's own, so its agent may create ``control/feature-balloon``; libxl leaves
+    ``~/control`` read-only to the guest (``libxl_create.c``), where that write fails with
+    EACCES (`make_domain_home` makes no ``control/``: the guest would create it in its
+    read-only home).
+    """
+    for sub in ("control", "data"):
+        path = f"{domain.home}/{sub}"
+        xs.mkdir(path)
+        xs.set_perms(path, [f"n{domain.domid}"])

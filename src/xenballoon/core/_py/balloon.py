@@ -152,19 +152,20 @@ def balloon_turn(g: Guest) -> int:
 
 
 def balloon_turns(g: Guest, max_turns: int, budget_ns: float,
-                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+                  cost: tuple[float, float, float, float, float]) -> tuple[int, int, float]:
     """C: xb_balloon_turns.  Turn after turn while each ends BP_DONE, up to ``max_turns`` and
     while their cost stays below ``budget_ns``; the first always runs.
 
-    ``cost`` is xb_turn_cost: (hypercall, page_out, page_in, lowmem_page) in ns.  Returns the
+    ``cost`` is xb_turn_cost: (hypercall, page_out, page_in, lowmem_page, reclaim) in ns;
+    reclaim is per page of cache reclaimed for the turn (``vm.balloon_reclaimed``).  Returns the
     last turn's answer (BP_DONE when it stopped on max_turns or the budget), the turns run and
     their cost.
     """
-    hypercall, page_out, page_in, lowmem_page = cost
+    hypercall, page_out, page_in, lowmem_page, reclaim = cost
     s = g.stats
     done, ns = 0, 0.0
     while True:
-        cur0, high0 = s.current_pages, s.balloon_high
+        cur0, high0, rec0 = s.current_pages, s.balloon_high, g.vm.balloon_reclaimed
         state = balloon_turn(g)
         done += 1
         if state in (NO_CREDIT, NEED_RESERVE, BUG):
@@ -176,6 +177,7 @@ def balloon_turns(g: Guest, max_turns: int, budget_ns: float,
         c = hypercall
         c += float(moved) * page
         c += float(moved - high) * lowmem_page
+        c += float(g.vm.balloon_reclaimed - rec0) * reclaim
         ns += c
         if state != BP_DONE or done >= max_turns or not ns < budget_ns:
             break
