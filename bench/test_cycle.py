@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from pytest_benchmark.fixture import BenchmarkFixture
 
+import xenballoon as xb
 from xenballoon import perf as bench
 
 SMALL = 4096
@@ -20,7 +21,8 @@ ONE_M = 1 << 20     # 4 GiB balloon: an 8 GiB guest on a 16 GiB host
 SIXTEEN_M = 1 << 24  # a 64 GiB guest: its balloon is half of it
 
 
-def timed_cycles(benchmark: BenchmarkFixture, backend: str, pages: int, rounds: int) -> None:
+def timed_cycles(benchmark: BenchmarkFixture, backend: str, pages: int, rounds: int,
+                 cost: xb.CostModel | None = None) -> None:
     """Time `rounds` cycles of `pages`, each on a fresh machine; verify every one."""
     machines: list[bench.Machine] = []
 
@@ -28,7 +30,7 @@ def timed_cycles(benchmark: BenchmarkFixture, backend: str, pages: int, rounds: 
         if machines:
             bench.verify(machines.pop())
         gc.collect()  # the previous machine (a reference cycle) goes before the next boots
-        machines.append(bench.boot(backend, pages))
+        machines.append(bench.boot(backend, pages, cost=cost))
         return (machines[-1], pages), {}
 
     benchmark.pedantic(bench.cycle, setup=setup, rounds=rounds)

@@ -236,6 +236,9 @@ static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
         g->fail_page_allocs--;
         return XB_BP_EAGAIN;
     }
+    /* short of free pages above the reserve: reclaim clean cache first (never
+     * anonymous memory: GFP_BALLOON has __GFP_NORETRY, so no OOM killer) */
+    xb_direct_reclaim(g, nr_pages, gfp);
     uint64_t nh = gfp == XB_GFP_HIGHUSER ? xb_min(nr_pages, g->nr_free[1]) : 0;
     uint64_t nl = xb_min(nr_pages - nh, g->nr_free[0]);
     uint64_t k = nh + nl;
@@ -312,17 +315,56 @@ int xb_balloon_turn(xb_guest *g)
     }
     if (credit < 0) {
         uint64_t want = 0 - (uint64_t)credit;
-        uint64_t nr_free = g->nr_free[0] + g->nr_free[1];
-        if (nr_free < g->nr_free[0])
-            nr_free = UINT64_MAX;
-        uint64_t available = nr_free > g->totalreserve_pages ? nr_free - g->totalreserve_pages : 0;
-        uint64_t n_pages = xb_min(want, available), taken;
+        uint64_t n_pages = xb_min(want, xb_si_mem_available(g)), taken;
         int state = decrease(g, n_pages, XB_GFP_HIGHUSER, &taken);
         if (state == XB_BP_DONE && n_pages != want && n_pages < g->totalreserve_pages)
             state = XB_BP_EAGAIN;
         return state;
     }
     return XB_NO_CREDIT;
+}
+
+/* balloon_process's loop for as long as it needs no decision from Python: turn
+ * after turn while each ends BP_DONE, up to max_turns and while their cost stays
+ * below budget_ns.  A turn's cost comes from what it moved: one hypercall, each
+ * page in or out, and each lowmem page once more (update_va_mapping of a PV guest).
+ * twin: core/_py/balloon.py:balloon_turns */
+int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
+                     const xb_turn_cost *cost, xb_turns *out)
+{
+    const xb_stats *s = &g->stats;
+    uint64_t done = 0;
+    double ns = 0.0;
+    int state;
+    for (;;) {
+        int64_t cur0 = s->current_pages, high0 = s->balloon_high;
+        state = xb_balloon_turn(g);
+        done++;
+        if (state == XB_NO_CREDIT || state == XB_NEED_RESERVE || state == XB_BUG)
+            break; /* nothing moved: no hypercall was made */
+        /* the counters moved by what the turn did: wrap-free on sane stats */
+        uint64_t moved, high;
+        double page;
+        if (s->current_pages >= cur0) {
+            moved = (uint64_t)s->current_pages - (uint64_t)cur0;
+            high = (uint64_t)high0 - (uint64_t)s->balloon_high;
+            page = cost->page_in;
+        } else {
+            moved = (uint64_t)cur0 - (uint64_t)s->current_pages;
+            high = (uint64_t)s->balloon_high - (uint64_t)high0;
+            page = cost->page_out;
+        }
+        /* separate statements, in the Python core's order (no fused multiply-add) */
+        double c = cost->hypercall;
+        c += (double)moved * page;
+        c += (double)(moved - high) * cost->lowmem_page;
+        ns += c;
+        if (state != XB_BP_DONE || done >= max_turns || !(ns < budget_ns))
+            break;
+    }
+    out->done = done;
+    out->ns = ns;
+    return state;
 }
 
 /* alloc_xenballooned_pages, all or nothing: refuses up front where the seed
@@ -340,13 +382,13 @@ int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out)
         short_ = nr_pages > UINT64_MAX - neg ? UINT64_MAX : nr_pages + neg;
     }
     if (short_ > 0) {
-        uint64_t nfree = g->nr_free[0] + g->nr_free[1];
-        uint64_t avail = nfree > g->totalreserve_pages ? nfree - g->totalreserve_pages : 0;
-        if (avail < short_ || g->nr_free[0] < short_ || g->fail_page_allocs > 0)
+        /* lowmem cache is reclaimed for it (GFP_USER) */
+        if (xb_si_mem_available(g) < short_ || g->nr_free[0] + g->nr_cache[0] < short_ ||
+            g->fail_page_allocs > 0)
             return XB_ENOMEM;
         const xb_domain *d = g->dom;
         uint32_t pfn = g->free_head[0];
-        for (uint64_t i = 0; i < short_; i++) {
+        for (uint64_t i = 0; i < xb_min(short_, g->nr_free[0]); i++) {
             if (pfn >= d->nr_gfns || d->p2m[pfn] == XB_NIL)
                 return XB_BUG;
             pfn = g->next[pfn];

@@ -9,16 +9,6 @@ static inline int zone_of(const xb_guest *g, uint32_t pfn)
     return (g->flags[pfn] & XB_PG_HIGHMEM) ? 1 : 0;
 }
 
-/* give a page to its zone's free list (LIFO); twin: core/_py/guest.py:free_page */
-static inline void free_page(xb_guest *g, uint32_t pfn)
-{
-    int z = zone_of(g, pfn);
-    g->next[pfn] = g->free_head[z];
-    g->free_head[z] = pfn;
-    g->nr_free[z]++;
-    g->flags[pfn] = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_FREE);
-}
-
 /* flags of new pfns [from, to): only the constant highmem bit
  * twin: core/_py/guest.py:guest_new and guest_grow (their flag loops) */
 static void init_pfns(xb_guest *g, uint64_t from, uint64_t to)
@@ -51,6 +41,8 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
     g->lowmem_pages = lowmem_pages;
     g->balloon_head = g->balloon_tail = XB_NIL;
     g->free_head[0] = g->free_head[1] = XB_NIL;
+    g->anon_head = XB_ANON_END;
+    g->cache_head[0] = g->cache_head[1] = g->cache_tail[0] = g->cache_tail[1] = XB_NIL;
     g->totalreserve_pages = reserve_pages;
     g->scrub_pages = scrub_pages;
     g->batch = batch;
@@ -59,7 +51,7 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
     uint64_t populated = xb_min(nr_pfns, d->nr_gfns);
     for (uint64_t pfn = populated; pfn-- > 0;) {
         if (d->p2m[pfn] != XB_NIL) {
-            free_page(g, (uint32_t)pfn);
+            xb_free_page(g, (uint32_t)pfn);
             g->totalram_pages++;
         }
     }
@@ -163,16 +155,29 @@ int xb_workload_alloc(xb_guest *g, uint64_t n, uint64_t *out)
     return got == n ? 0 : XB_ENOMEM;
 }
 
-/* twin: core/_py/guest.py:workload_free */
+/* the user's pages only: the memory model's anonymous pages (linked on its anon
+ * list) are freed by the model
+ * twin: core/_py/guest.py:workload_free */
 int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 {
-    uint64_t bad = xb_mark_all(g, pfns, n, XB_PG_WORKLOAD);
-    if (bad != n)
+    uint64_t users = n;
+    for (uint64_t i = 0; i < n; i++)
+        if (pfns[i] < g->nr_pfns && g->next[pfns[i]] != XB_NIL) {
+            users = i;
+            break;
+        }
+    uint64_t bad = xb_mark_all(g, pfns, users, XB_PG_WORKLOAD);
+    if (bad != users)
         return (int64_t)bad;
+    if (users != n) {
+        for (uint64_t i = 0; i < users; i++)
+            g->flags[pfns[i]] &= (uint8_t)~XB_PG_MARK;
+        return (int64_t)users;
+    }
     for (uint64_t i = 0; i < n; i++) {
         uint32_t pfn = (uint32_t)pfns[i];
         g->flags[pfn] &= (uint8_t)~XB_PG_MARK;
-        free_page(g, pfn);
+        xb_free_page(g, pfn);
     }
     return (int64_t)n;
 }
@@ -186,40 +191,43 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
  * A pfn in two states breaks a rule, so counting bits counts pfns.
  * twin: none (the Python core runs the named rules directly) */
 static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uint32_t n,
-                                  uint32_t high, uint32_t c[5])
+                                  uint32_t high, uint32_t c[6])
 {
     uint32_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
+    uint32_t n_cache = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t f = flags[i];
         uint32_t state = f & XB_PG_STATE;
         uint32_t populated = p2m ? p2m[i] != XB_NIL : 0;
         bad |= (f & XB_PG_MARK) | (((f >> 4) & 1) ^ high) | (state & (state - 1)) |
-               (populated ^ ((f & (XB_PG_FREE | XB_PG_WORKLOAD)) != 0)) |
+               (populated ^ ((f & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)) != 0)) |
                (((f >> 3) & 1) & high); /* handed out but highmem */
         n_free += f & 1;
         n_work += (f >> 1) & 1;
         n_balloon += (f >> 2) & 1;
         n_handed += (f >> 3) & 1;
         n_offline += (f >> 5) & 1;
+        n_cache += (f >> 6) & 1;
     }
     c[0] = n_free;
     c[1] = n_work;
     c[2] = n_balloon;
     c[3] = n_handed;
     c[4] = n_offline;
+    c[5] = n_cache;
     return bad;
 }
 
 /* scan_block over [from, to) in blocks, adding the counts to c
  * twin: none (the Python core runs the named rules directly) */
 static uint32_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
-                          uint64_t to, uint32_t high, uint64_t c[5])
+                          uint64_t to, uint32_t high, uint64_t c[6])
 {
-    uint32_t bad = 0, part[5];
+    uint32_t bad = 0, part[6];
     for (uint64_t at = from; at < to; at += 1u << 20) {
         uint32_t n = (uint32_t)xb_min(to - at, 1u << 20);
         bad |= scan_block(flags + at, p2m ? p2m + at : NULL, n, high, part);
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 6; k++)
             c[k] += part[k];
     }
     return bad;
@@ -228,7 +236,8 @@ static uint32_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t fr
 /* The per-pfn rules of xb_guest_check, fast: 1 and the state counts if every pfn keeps
  * them, 0 if one does not (the caller then runs the rules one by one to name it).
  * twin: none (the Python core runs the named rules directly) */
-static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1])
+static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1],
+                           uint64_t *linked)
 {
     const xb_domain *d = g->dom;
     const uint8_t *flags = g->flags;
@@ -236,21 +245,27 @@ static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1])
     const uint64_t nr_pfns = g->nr_pfns, lowmem = g->lowmem_pages;
     const uint64_t mapped = xb_min(nr_pfns, d->nr_gfns), total = d->host->total_pages;
     const uint64_t low = xb_min(lowmem, nr_pfns);
-    uint64_t c[5] = {0};
+    uint64_t c[6] = {0};
     /* four ranges: mapped or not, lowmem or highmem */
     uint32_t bad = scan_pfns(flags, p2m, 0, xb_min(low, mapped), 0, c) |
                    scan_pfns(flags, p2m, low, mapped, 1, c) |
                    scan_pfns(flags, NULL, mapped, low, 0, c) |
                    scan_pfns(flags, NULL, xb_min(xb_max(low, mapped), nr_pfns), nr_pfns, 1, c);
-    /* a workload page's frame holds the workload's data: a gather, only if there are any */
-    for (uint64_t pfn = 0; c[1] && !bad && pfn < mapped; pfn++)
-        if ((flags[pfn] & XB_PG_STATE) == XB_PG_WORKLOAD)
+    /* a workload or page-cache page's frame holds the guest's data: a gather, only if
+     * there are any */
+    for (uint64_t pfn = 0; (c[1] || c[5]) && !bad && pfn < mapped; pfn++) {
+        uint32_t state = flags[pfn] & XB_PG_STATE;
+        if (state == XB_PG_WORKLOAD || state == XB_PG_CACHE)
             bad |= p2m[pfn] >= total || tag[p2m[pfn]] != d->domid;
+        /* the memory model's anonymous pages are the linked ones */
+        *linked += state == XB_PG_WORKLOAD && g->next[pfn] != XB_NIL;
+    }
     counts[XB_PG_FREE] = c[0];
     counts[XB_PG_WORKLOAD] = c[1];
     counts[XB_PG_BALLOON] = c[2];
     counts[XB_PG_HANDED] = c[3];
     counts[XB_PG_OFFLINE] = c[4];
+    counts[XB_PG_CACHE] = c[5];
     return bad == 0;
 }
 
@@ -266,10 +281,17 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     const uint8_t *flags = g->flags;
     const xb_stats *s = &g->stats;
     uint64_t counts[XB_PG_STATE + 1] = {0};
+    uint64_t linked = 0;
     int rc = 0;
     /* the rules one by one, naming the first pfn that breaks one: only if the fast pass
      * found a breach */
-    for (uint64_t pfn = pfns_look_sound(g, counts) ? g->nr_pfns : 0; pfn < g->nr_pfns; pfn++) {
+    uint64_t first = g->nr_pfns;
+    if (!pfns_look_sound(g, counts, &linked)) {
+        memset(counts, 0, sizeof counts); /* the slow pass counts again */
+        linked = 0;
+        first = 0;
+    }
+    for (uint64_t pfn = first; pfn < g->nr_pfns; pfn++) {
         unsigned f = flags[pfn];
         if (f & XB_PG_MARK)
             FAIL("pfn %llu has a stale mark", (ull)pfn);
@@ -279,17 +301,20 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         if (state & (state - 1))
             FAIL("pfn %llu is in more than one state (flags 0x%x)", (ull)pfn, f);
         int populated = pfn < d->nr_gfns && d->p2m[pfn] != XB_NIL;
-        if (populated != !!(state & (XB_PG_FREE | XB_PG_WORKLOAD)))
+        if (populated != !!(state & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)))
             FAIL("pfn %llu is %s but has flags 0x%x", (ull)pfn,
                  populated ? "populated" : "not populated", f);
         if (state == XB_PG_HANDED && (f & XB_PG_HIGHMEM))
             FAIL("pfn %llu is handed out but highmem", (ull)pfn);
-        if (state == XB_PG_WORKLOAD && d->p2m[pfn] >= d->host->total_pages)
+        int data = state == XB_PG_WORKLOAD || state == XB_PG_CACHE;
+        if (data && d->p2m[pfn] >= d->host->total_pages)
             FAIL("workload pfn %llu maps mfn %lu, beyond the host's frames", (ull)pfn,
                  (unsigned long)d->p2m[pfn]);
-        if (state == XB_PG_WORKLOAD && d->host->tag[d->p2m[pfn]] != d->domid)
+        if (data && d->host->tag[d->p2m[pfn]] != d->domid)
             FAIL("pfn %llu belongs to the workload but its frame holds tag %lu, not %lu",
                  (ull)pfn, (unsigned long)d->host->tag[d->p2m[pfn]], (unsigned long)d->domid);
+        if (state == XB_PG_WORKLOAD && g->next[pfn] != XB_NIL)
+            linked++;
         counts[state]++;
     }
     for (int z = 0; z < 2; z++) {
@@ -309,6 +334,42 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     if (counts[XB_PG_FREE] != g->nr_free[0] + g->nr_free[1])
         FAIL("%llu pages are flagged free but the free lists hold fewer",
              (ull)counts[XB_PG_FREE]);
+    for (int z = 0; z < 2; z++) {
+        uint64_t n = 0;
+        uint32_t pfn = g->cache_head[z], last = XB_NIL;
+        while (pfn != XB_NIL) {
+            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_CACHE) ||
+                zone_of(g, pfn) != z)
+                FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
+            n++;
+            last = pfn;
+            pfn = g->next[pfn];
+        }
+        if (last != g->cache_tail[z])
+            FAIL("page cache list %d ends at %lu but its tail is %lu", z, (unsigned long)last,
+                 (unsigned long)g->cache_tail[z]);
+        if (n != g->nr_cache[z])
+            FAIL("page cache list %d holds %llu pages but nr_cache is %llu", z, (ull)n,
+                 (ull)g->nr_cache[z]);
+    }
+    if (counts[XB_PG_CACHE] != g->nr_cache[0] + g->nr_cache[1])
+        FAIL("%llu pages are flagged page cache but the cache lists hold fewer",
+             (ull)counts[XB_PG_CACHE]);
+    {
+        uint64_t n = 0;
+        uint32_t pfn = g->anon_head;
+        while (pfn != XB_ANON_END) {
+            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_WORKLOAD))
+                FAIL("anon list is corrupt at pfn %lu", (unsigned long)pfn);
+            n++;
+            pfn = g->next[pfn];
+        }
+        if (n != g->vm.nr_anon || linked != n)
+            FAIL("anon list holds %llu pages, %llu are linked, but nr_anon is %llu", (ull)n,
+                 (ull)linked, (ull)g->vm.nr_anon);
+    }
+    if (g->vm.swap_used > g->vm.swap_pages)
+        FAIL("swap holds %llu pages of %llu", (ull)g->vm.swap_used, (ull)g->vm.swap_pages);
     uint64_t low = 0, high = 0;
     uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1;
     while (pfn != XB_NIL) {
@@ -332,7 +393,7 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     if (counts[XB_PG_BALLOON] != low + high)
         FAIL("%llu pages are flagged ballooned but the list holds %llu",
              (ull)counts[XB_PG_BALLOON], (ull)(low + high));
-    uint64_t managed = counts[XB_PG_FREE] + counts[XB_PG_WORKLOAD];
+    uint64_t managed = counts[XB_PG_FREE] + counts[XB_PG_WORKLOAD] + counts[XB_PG_CACHE];
     if (g->totalram_pages != managed)
         FAIL("totalram_pages is %llu but %llu pages are managed", (ull)g->totalram_pages,
              (ull)managed);

@@ -35,7 +35,12 @@
 #define XB_PG_HANDED 8             /* handed out by alloc_xenballooned_pages */
 #define XB_PG_HIGHMEM 16           /* constant: pfn >= lowmem_pages */
 #define XB_PG_OFFLINE 32           /* hotplugged, its memory block not yet onlined */
+#define XB_PG_CACHE 64             /* in the page cache: clean file data, reclaimable */
 #define XB_PG_MARK 128             /* scratch bit, always clear between calls */
+
+/* a workload page on the workload model's anon list has a link (the last one this
+ * end marker); a page the user took with xb_workload_alloc has none (XB_NIL) */
+#define XB_ANON_END 4294967294
 
 /* gfp masks understood by the guest allocator */
 #define XB_GFP_USER 0              /* lowmem only */
@@ -75,6 +80,29 @@ typedef struct xb_stats {
     int64_t max_retry_count;
 } xb_stats;
 
+/* The guest's memory model (vmscan.c): the workload's demand and the counters of
+ * what it cost, as /proc/vmstat and /proc/meminfo count them.  Pages, except the
+ * two time integrals in seconds. */
+typedef struct xb_vmstat {
+    uint64_t nr_anon;              /* the model's resident anonymous pages (anon list) */
+    uint64_t anon_demand;          /* the workload's anonymous demand at the last step */
+    uint64_t killed;               /* of it, the OOM killer's victims' share */
+    uint64_t file_ws;              /* the workload's file working set at the last step */
+    uint64_t kill_unit;            /* pages per "process" the OOM killer kills; 0: all */
+    uint64_t swap_pages;           /* SwapTotal */
+    uint64_t swap_used;            /* SwapTotal - SwapFree */
+    uint64_t pswpout;              /* pages swapped out */
+    uint64_t pswpin;               /* pages swapped in */
+    uint64_t refaults;             /* file working set not in the cache, per step */
+    uint64_t pgsteal;              /* cache pages reclaimed for the workload */
+    uint64_t balloon_reclaimed;    /* cache pages reclaimed for the balloon's allocations */
+    uint64_t oom_kills;
+    uint64_t oom_killed_pages;
+    uint64_t steps;
+    double unmet_page_seconds;     /* integral of (anon demand - resident anon) dt */
+    double pressure_seconds;       /* time in steps under memory pressure */
+} xb_vmstat;
+
 typedef struct xb_guest {
     xb_domain *dom;
     uint8_t *flags;                /* per pfn: XB_PG_* */
@@ -93,7 +121,27 @@ typedef struct xb_guest {
     uint64_t batch;                /* frame_list entries */
     uint64_t *frame_list;
     xb_stats stats;
+    uint32_t anon_head;            /* the model's anonymous pages, LIFO, XB_ANON_END-ended */
+    uint32_t cache_head[2];        /* the page cache per zone, oldest first (FIFO) */
+    uint32_t cache_tail[2];
+    uint64_t nr_cache[2];
+    xb_vmstat vm;
 } xb_guest;
+
+/* What one turn of balloon_process costs, in simulated nanoseconds, as the driver
+ * prices it from its cost model (all 0: the instantaneous model) */
+typedef struct xb_turn_cost {
+    double hypercall;              /* per reservation hypercall */
+    double page_out;               /* per page ballooned out (decrease_reservation) */
+    double page_in;                /* per page populated back (increase_reservation) */
+    double lowmem_page;            /* more per lowmem page moved (PV: update_va_mapping) */
+} xb_turn_cost;
+
+/* what xb_balloon_turns did */
+typedef struct xb_turns {
+    uint64_t done;                 /* turns run (xb_balloon_turn calls) */
+    double ns;                     /* what they cost */
+} xb_turns;
 
 /* Return conventions: hypercalls return how many gfns they did (stopping at
  * the first they cannot do); functions taking a pfn array return n when
@@ -145,10 +193,34 @@ int xb_decrease_reservation(xb_guest *g, uint64_t nr_pages, int gfp);
  * capped by si_mem_available() (GFP_BALLOON); a state, XB_BUG, XB_NO_CREDIT
  * or XB_NEED_RESERVE (reserve_additional_memory's turn, nothing done) */
 int xb_balloon_turn(xb_guest *g);
+/* several turns in one call: while each ends BP_DONE (credit left), fewer than
+ * max_turns ran and their cost is below budget_ns (the time until the next other
+ * event); the first turn always runs.  Returns the last turn's answer: BP_DONE
+ * when it stopped on max_turns or the budget, else what ended the loop */
+int xb_balloon_turns(xb_guest *g, uint64_t max_turns, double budget_ns,
+                     const xb_turn_cost *cost, xb_turns *out);
 int xb_alloc_xenballooned_pages(xb_guest *g, uint64_t nr_pages, uint64_t *out);
 int64_t xb_free_xenballooned_pages(xb_guest *g, const uint64_t *pfns, uint64_t n);
 int xb_balloon_add_region(xb_guest *g, uint64_t start_pfn, uint64_t n);
 uint64_t xb_ballooned_pfns(const xb_guest *g, uint64_t *out, uint64_t max);
+
+/* the memory model (vmscan.c).  si_mem_available: free - totalreserve + page cache -
+ * min(page cache / 2, low watermark), never negative.  direct_reclaim: before an
+ * allocation of nr_pages with gfp, the oldest cache pages go back to the allocator so
+ * that it need not dip below the reserve; returns how many (counted in
+ * vm.balloon_reclaimed).  workload_step: apply one step of a workload (anonymous demand,
+ * file working set, pages) over dt seconds: shrink, allocate, reclaim, swap, OOM-kill,
+ * swap in, fill the cache; returns the OOM kills.  workloads_step: the same for n guests
+ * at once, kills[i] per guest, returning their sum. */
+uint64_t xb_wmark_low(const xb_guest *g);
+uint64_t xb_si_mem_available(const xb_guest *g);
+uint64_t xb_direct_reclaim(xb_guest *g, uint64_t nr_pages, int gfp);
+uint64_t xb_workload_step(xb_guest *g, uint64_t anon, uint64_t file, double dt);
+uint64_t xb_workloads_step(xb_guest **gs, uint64_t n, const uint64_t *anon,
+                           const uint64_t *file, double dt, uint64_t *kills);
+/* every guest's xb_vmstat into vm[i], and into mem[4*i..4*i+3] its totalram, free,
+ * page cache and si_mem_available pages: the metrics of n guests in one call */
+void xb_read_vmstats(xb_guest **gs, uint64_t n, xb_vmstat *vm, uint64_t *mem);
 
 /* memory hotplug: add_memory makes the holes start_pfn..start_pfn+n-1 exist,
  * offline (the arrays and the domain's physmap grow; their gfns stay

@@ -19,7 +19,8 @@
 
 #include "xb.h"
 
-#define XB_PG_STATE (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_BALLOON | XB_PG_HANDED | XB_PG_OFFLINE)
+#define XB_PG_STATE \
+    (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_BALLOON | XB_PG_HANDED | XB_PG_OFFLINE | XB_PG_CACHE)
 
 /* malloc(0) may return NULL, which would read as a failure */
 static inline size_t xb_nz(uint64_t n) { return n ? (size_t)n : 1; }
@@ -99,6 +100,17 @@ static inline uint64_t xb_populate_limit(xb_domain *d, uint64_t n)
     limit = xb_min(limit, h->free_pages);
     limit = xb_min(limit, d->tot_pages < d->max_pages ? d->max_pages - d->tot_pages : 0);
     return limit;
+}
+
+/* give a page to its zone's free list (LIFO)
+ * twin: core/_py/guest.py:free_page */
+static inline void xb_free_page(xb_guest *g, uint32_t pfn)
+{
+    int z = (g->flags[pfn] & XB_PG_HIGHMEM) ? 1 : 0;
+    g->next[pfn] = g->free_head[z];
+    g->free_head[z] = pfn;
+    g->nr_free[z]++;
+    g->flags[pfn] = (uint8_t)((g->flags[pfn] & ~XB_PG_STATE) | XB_PG_FREE);
 }
 
 /* balloon_append's list step (balloon.c, hotplug.c): lowmem at the head,

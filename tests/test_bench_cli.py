@@ -84,3 +84,39 @@ def test_bench_too_large_fails_cleanly(capsys: pytest.CaptureFixture[str]) -> No
     """A size the core cannot hold is an error message and exit status 1."""
     assert main(["bench", "--backend", "c", "--pages", str(1 << 30)]) == 1
     assert "xenballoon bench:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["c", "python"])
+def test_give_back_reports_simulated_seconds(backend: str) -> None:
+    """0.01 GiB (2,621 pages) at 1 us a page, nothing else priced: 2.621 ms simulated."""
+    g = bench.give_back(backend, 0.01, xb.CostModel(release_ns=1000))
+    assert (g.backend, g.gib, g.pages) == (backend, 0.01, 2621)
+    assert g.simulated_s == pytest.approx(2621e-6, abs=1e-12) and g.wall_s > 0
+    assert g.mib_per_s == pytest.approx(1e9 / 1000 / 256)
+
+
+def test_cycle_under_a_cost_model_spans_simulated_time() -> None:
+    """run_cycle(cost=): the same cycle, which now takes simulated time; the default model:
+    two runs (a wake-up each) of two turns (a hypercall each), 3,750 ns a page out, 1,650 in."""
+    r = bench.run_cycle("c", 1024, cost=xb.CostModel.default())
+    assert r.cost and not bench.run_cycle("c", 1024).cost
+    assert r.simulated_s == pytest.approx((2 * 10_000 + 4 * 600 + 1024 * (3750 + 1650)) / 1e9,
+                                          rel=1e-12)
+
+
+def test_bench_json_reports_the_cost_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """--give-back sizes and the cost model's wall-time ratio are in the JSON."""
+    assert main(["bench", "--backend", "c", "--pages", "2048", "--repeat", "1",
+                 "--give-back", "0.01", "0.02", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [g["gib"] for g in data["give_back"]] == [0.01, 0.02]
+    assert data["give_back"][1]["simulated_s"] > data["give_back"][0]["simulated_s"] > 0
+    assert data["cost_cycle"]["cost"] and data["cost_cycle"]["simulated_s"] > 0
+    assert data["cost_wall_ratio"] > 0
+
+
+@pytest.mark.parametrize("argv", [["bench", "--give-back", "0"], ["bench", "--give-back", "x"]])
+def test_bench_bad_give_back_sizes_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2

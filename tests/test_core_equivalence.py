@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from xenballoon.core import _c as cc
 from xenballoon.core import _py as pc
+from xenballoon.core.abi import VMSTAT_DTYPE
 
 ffi = cc.ffi
 STATS = ("current_pages", "target_pages", "target_unpopulated", "balloon_low", "balloon_high",
@@ -65,6 +67,10 @@ def guest_state(core, g) -> dict:
         "next": nxt.tolist(),
         "ballooned": core.ballooned_pfns(g).tolist(),
         "available": core.mem_available(g),
+        "cache": (int(g.anon_head), int(g.cache_head[0]), int(g.cache_head[1]),
+                  int(g.cache_tail[0]), int(g.cache_tail[1]), int(g.nr_cache[0]),
+                  int(g.nr_cache[1]), core.wmark_low(g)),
+        "vm": tuple(getattr(g.vm, f) for f in VMSTAT_DTYPE.names),
         "bytes": core.guest_state_bytes(g),
         "check": core.guest_check(g),
         "dom": int(g.dom.domid),
@@ -161,6 +167,11 @@ def run(p: Pair, op: tuple) -> None:
         for w in p.w.values():
             w["g"].stats.target_pages = target
         p.call("balloon_turn", "g")
+    elif kind == "turns":  # several turns, priced and cut off by a budget
+        target = max(0, int(p.py["g"].stats.current_pages) + op[1])
+        for w in p.w.values():
+            w["g"].stats.target_pages = target
+        p.call("balloon_turns", "g", op[2], op[3], list(op[4]))  # a list: not a domain
     elif kind == "workload_alloc":
         if p.workload_safe():
             out = p.call("workload_alloc", "g", op[1])
@@ -244,6 +255,16 @@ def run(p: Pair, op: tuple) -> None:
         p.set("h" if op[1] else "g", "scrub_freed" if op[1] else "scrub_pages", op[2])
     elif kind == "max_pages":
         p.set(op[1] % ndoms, "max_pages", op[2])
+    elif kind == "workload_step":  # the memory model, when the frames are where it expects
+        if p.workload_safe():
+            p.call("workload_step", "g", op[1], op[2], op[3])
+    elif kind == "swap":
+        g = p.py["g"]
+        for w in p.w.values():
+            w["g"].vm.swap_pages = max(op[1], int(g.vm.swap_used))
+            w["g"].vm.kill_unit = op[2]
+    elif kind == "reclaim":
+        p.call("direct_reclaim", "g", op[1], op[2])
     else:  # pragma: no cover
         raise AssertionError(kind)
     p.compare()
@@ -257,6 +278,10 @@ OPS = st.one_of(
     st.tuples(st.just("decrease"), small, st.sampled_from([pc.GFP_USER, pc.GFP_HIGHUSER])),
     st.tuples(st.just("increase"), small),
     st.tuples(st.just("turn"), st.integers(-40, 40)),
+    st.tuples(st.just("turns"), st.integers(-40, 40), st.integers(1, 6),
+              st.sampled_from([0.0, 700.0, 5e4, math.inf]),
+              st.sampled_from([(0.0, 0.0, 0.0, 0.0), (600.0, 3750.0, 1650.0, 0.0),
+                               (0.1, 0.3, 0.7, 0.2), (1e3, 1e5 / 3, 2e5 / 7, 400.0)])),
     st.tuples(st.just("workload_alloc"), st.integers(0, 40)),
     st.tuples(st.just("workload_free"), idxs, bad_pfns),
     st.tuples(st.just("alloc_xb"), st.integers(0, 40)),
@@ -281,6 +306,12 @@ OPS = st.one_of(
     st.tuples(st.just("fail_allocs"), st.integers(0, 3)),
     st.tuples(st.just("scrub"), st.booleans(), st.integers(0, 1)),
     st.tuples(st.just("max_pages"), st.integers(0, 5), st.integers(0, 300)),
+    st.tuples(st.just("workload_step"), st.integers(0, 200), st.integers(0, 120),
+              st.sampled_from([0.0, 0.25, 1.0, 3.0])),
+    st.tuples(st.just("workload_step"), st.integers(0, 60), st.integers(0, 40),
+              st.just(1.0)),
+    st.tuples(st.just("swap"), st.integers(0, 48), st.integers(0, 40)),
+    st.tuples(st.just("reclaim"), small, st.sampled_from([pc.GFP_USER, pc.GFP_HIGHUSER])),
 )
 
 
@@ -519,6 +550,44 @@ def test_pages_on_the_wrong_zone_list():
     for gfp in (pc.GFP_USER, pc.GFP_HIGHUSER):
         run(p, ("decrease", 8, gfp))
     assert p.call("guest_check", "g") is not None
+
+
+def test_memory_model_pressure_paths_alike():
+    """Cache, reclaim by the balloon and by the workload, swap, OOM and swap-in agree."""
+    p = make(total=160, memory=128, extra=0, lowmem=64, batch=8)
+    p.set("g", "fail_page_allocs", 0)
+    run(p, ("swap", 16, 10))
+    for anon, file, dt in [(20, 40, 1.0), (60, 40, 1.0), (100, 40, 0.5), (140, 10, 1.0),
+                           (30, 60, 2.0), (110, 60, 1.0), (0, 0, 1.0)]:
+        run(p, ("workload_step", anon, file, dt))
+        run(p, ("turn", -12))
+        run(p, ("reclaim", 6, pc.GFP_USER))
+        run(p, ("alloc_xb", 3))
+    assert p.py["g"].vm.oom_kills and p.py["g"].vm.pswpout and p.py["g"].vm.refaults
+
+
+def test_workloads_step_and_read_vmstats_alike():
+    """The batched step and the batched read give what per-guest calls give."""
+    out = {}
+    for core in (pc, cc):
+        h = core.host_new(512, True)
+        gs = []
+        for i in range(3):
+            d = core.domain_new(h, i + 1, 128, 128)
+            g = core.guest_new(d, 128, 128, 4, 16, True)
+            g.vm.swap_pages = 8 * i
+            gs.append(g)
+        arr = core.guest_array(gs)
+        kills = np.zeros(3, dtype=np.uint64)
+        total = [core.workloads_step(arr, u64([10 * t, 60 * t, 130]), u64([50, 20, 0]), 1.0,
+                                     kills) for t in range(4)]
+        vm = np.zeros(3, dtype=VMSTAT_DTYPE)
+        mem = np.zeros((3, 4), dtype=np.uint64)
+        core.read_vmstats(arr, vm, mem)
+        out[core] = (total, kills.tolist(), vm.tolist(), mem.tolist(),
+                     [core.guest_check(g) for g in gs])
+    assert out[pc] == out[cc]
+    assert out[cc][0][-1] > 0 and out[cc][4] == [None] * 3
 
 
 def test_same_api():

@@ -20,8 +20,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 import xenballoon as xb
 
 HOST_PAGES = 768
-# (boot pages, maxmem, lowmem_pages, reserve, batch, pv) per guest
-GUESTS = ((256, 384, 160, 8, 16, True), (192, 192, None, 4, 64, False))
+# (boot pages, maxmem, lowmem_pages, reserve, batch, pv, swap, kill_unit) per guest
+GUESTS = ((256, 384, 160, 8, 16, True, 48, 24), (192, 192, None, 4, 64, False, 0, None))
 MAX_PFNS = max(g[1] for g in GUESTS)
 GUEST = st.integers(0, len(GUESTS) - 1)
 SECONDS = st.sampled_from([0.0, 0.004, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 20.0, 64.0])
@@ -51,15 +51,17 @@ class World:
     """One host, two guests with balloons, tenants; the pfns each guest's users hold."""
 
     def __init__(self, backend: str | None, scrub_freed: bool, scrub_pages: bool,
-                 batch: int | None = None) -> None:
+                 batch: int | None = None, cost: xb.CostModel | None = None) -> None:
         self.sim = xb.Simulation()
-        self.hv = xb.Hypervisor(self.sim, HOST_PAGES, scrub_freed=scrub_freed, backend=backend)
+        self.hv = xb.Hypervisor(self.sim, HOST_PAGES, scrub_freed=scrub_freed, cost=cost,
+                                backend=backend)
         self.scrubbing = scrub_freed or scrub_pages
         self.balloons: list[xb.Balloon] = []
         fixed = batch
-        for memory, maxmem, lowmem, reserve, batch, pv in GUESTS:
+        for memory, maxmem, lowmem, reserve, batch, pv, swap, unit in GUESTS:
             dom = self.hv.create_domain(memory, maxmem=maxmem)
-            guest = xb.Guest(dom, lowmem_pages=lowmem, reserve_pages=reserve, pv=pv)
+            guest = xb.Guest(dom, lowmem_pages=lowmem, reserve_pages=reserve, pv=pv,
+                             swap_pages=swap, kill_unit=unit)
             self.balloons.append(xb.Balloon(guest, batch=batch if fixed is None else fixed,
                                             scrub_pages=scrub_pages))
         self.workload: list[list[int]] = [[] for _ in GUESTS]
@@ -78,9 +80,10 @@ class World:
         }
         for i, b in enumerate(self.balloons):
             g = b.guest
-            snap[f"guest{i}"] = (b.stats, b.state, b.work_pending, b.ballooned_pfns().tolist(),
+            snap[f"guest{i}"] = (b.stats, b.state, b.work_pending, b.work_running,
+                                 b.ballooned_pfns().tolist(),
                                  g.page_flags().tolist(), g.nr_free_pages, g.totalram_pages,
-                                 g.mem_available)
+                                 g.mem_available, g.vmstat(), g.meminfo())
         return snap
 
     def check(self) -> None:
@@ -88,7 +91,12 @@ class World:
         self.hv.check(guests=True)
         for b, workload, handed in zip(self.balloons, self.workload, self.handed, strict=True):
             flags = b.guest.page_flags()
-            assert sorted(np.flatnonzero(flags & xb.PG_WORKLOAD).tolist()) == sorted(workload)
+            anon = np.flatnonzero(flags & xb.PG_WORKLOAD).tolist()
+            assert set(workload) <= set(anon)
+            assert len(anon) == len(workload) + int(b.guest.handle.vm.nr_anon)
+            stat = b.guest.vmstat()
+            assert stat.anon_pages == len(anon) and stat.file_pages == b.guest.file_pages
+            assert stat.swap_used <= stat.swap_total
             assert sorted(np.flatnonzero(flags & xb.PG_HANDED).tolist()) == sorted(handed)
             s = b.stats
             assert s.current_pages == b.guest.domain.tot_pages
@@ -188,6 +196,19 @@ class World:
         self.hv.destroy_domain(tenant)
         return ("ok", tenant.domid)
 
+    def workload_step(self, i: int, anon: int, file: int, dt: float) -> Outcome:
+        """The memory model: demand met from free pages, cache, swap, or by OOM kills."""
+        return self.attempt(lambda: self.balloons[i].guest.step_workload(anon, file, dt))
+
+    def run_workload(self, i: int, seed: int, interval: float) -> Outcome:
+        """A random walk stepped by the simulation's stepper from now on."""
+        walk = xb.workloads.RandomWalk(anon=64, file=48, step=24, max=400, seed=seed)
+        return self.attempt(lambda: self.balloons[i].guest.run_workload(walk,
+                                                                        interval=interval))
+
+    def stop_workload(self, i: int) -> Outcome:
+        return self.attempt(lambda: self.balloons[i].guest.stop_workload())
+
     def advance(self, seconds: float) -> Outcome:
         self.sim.advance(seconds)
         return ("ok", self.sim.now)
@@ -213,14 +234,15 @@ class World:
             self.hv.destroy_domain(tenant)
         self.tenants.clear()
         targets = []
-        for b, share, workload, handed in zip(self.balloons, shares, self.workload,
-                                              self.handed, strict=True):
+        for b, share, handed in zip(self.balloons, shares, self.handed, strict=True):
             g = b.guest
+            g.stop_workload()
             g.fail_next_allocations(0)
             self.hv.mem_max(g.domain.domid, g.nr_pfns * 4)
-            # Inflating below workload + reserve, or past the balloon, cannot succeed.
+            # Inflating below anonymous memory + reserve (+ the cache, which it would only
+            # take in part), or past the balloon, cannot succeed.
             high = g.nr_pfns - len(handed)
-            low = min(len(workload) + g.totalreserve_pages, high)
+            low = min(g.anon_pages + g.file_pages + g.totalreserve_pages, high)
             target = low + (high - low) * share // 1000
             b.set_target(target)
             targets.append(target)
@@ -319,6 +341,19 @@ class Steps(RuleBasedStateMachine):
     @rule(k=st.integers(0, 7))
     def destroy_tenant(self, k: int) -> None:
         self.step("destroy_tenant", k)
+
+    @rule(i=GUEST, anon=st.integers(0, 420), file=st.integers(0, 200),
+          dt=st.sampled_from([0.0, 0.5, 1.0, 4.0]))
+    def workload_step(self, i: int, anon: int, file: int, dt: float) -> None:
+        self.step("workload_step", i, anon, file, dt)
+
+    @rule(i=GUEST, seed=st.integers(0, 3), interval=st.sampled_from([0.5, 1.0, 2.0]))
+    def run_workload(self, i: int, seed: int, interval: float) -> None:
+        self.step("run_workload", i, seed, interval)
+
+    @rule(i=GUEST)
+    def stop_workload(self, i: int) -> None:
+        self.step("stop_workload", i)
 
     @rule(seconds=SECONDS)
     def advance(self, seconds: float) -> None:

@@ -17,6 +17,7 @@ from ._version import __version__
 from .core import BACKEND
 from .core.abi import (
     PG_BALLOON,
+    PG_CACHE,
     PG_FREE,
     PG_HANDED,
     PG_HIGHMEM,
@@ -26,10 +27,19 @@ from .core.abi import (
 from .driver import BalloonStats, BPState
 from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
 from .frontend import Balloon, BalloonSysfs
-from .linux import PAGES_PER_SECTION, Guest, MemoryBlock, MemoryHotplug, Resource
+from .linux import (
+    PAGES_PER_SECTION,
+    Guest,
+    MemoryBlock,
+    MemoryHotplug,
+    Resource,
+    VmStat,
+    VmStatReader,
+    workloads,
+)
 from .sim import Simulation, Timer
 from .units import PAGE_SIZE
-from .xen import Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
+from .xen import CostModel, Domain, Hypervisor, WatchHandle, XenStore, XenStoreConnection
 
 
 def __getattr__(name: str) -> object:
@@ -47,6 +57,7 @@ __all__ = [
     "BalloonStats",
     "BalloonSysfs",
     "BPState",
+    "CostModel",
     "Domain",
     "Guest",
     "Hypervisor",
@@ -59,6 +70,7 @@ __all__ = [
     "PAGE_SIZE",
     "PAGES_PER_SECTION",
     "PG_BALLOON",
+    "PG_CACHE",
     "PG_FREE",
     "PG_HANDED",
     "PG_HIGHMEM",
@@ -69,9 +81,12 @@ __all__ = [
     "ScenarioError",
     "Simulation",
     "Timer",
+    "VmStat",
+    "VmStatReader",
     "WatchHandle",
     "XenBalloonError",
     "XenStore",
     "XenStoreConnection",
     "__version__",
+    "workloads",
 ]

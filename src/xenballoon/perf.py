@@ -6,6 +6,10 @@ the real worker loop (``Balloon.set_target``, then ``Simulation.run``).  Only th
 are timed (wall clock, ``time.perf_counter``); booting the machine before and checking it
 after are not.  Every page moves twice, so the cost per page is ``total / (2 * pages)``.
 
+With a `CostModel` (``run_cycle(..., cost=)``) the same cycle spans simulated time; its
+wall time against the instantaneous model's is what the cost model costs to simulate.
+``give_back`` answers "how long until this guest gives back N GiB?" in simulated seconds.
+
 The same functions drive the pytest-benchmark suite in ``bench/``.
 """
 
@@ -24,14 +28,16 @@ from .frontend import Balloon
 from .linux import Guest
 from .sim import Simulation
 from .units import PAGE_SIZE
-from .xen import Hypervisor
+from .xen import CostModel, Hypervisor
 
-__all__ = ["CANONICAL_PAGES", "REFERENCE_CAP", "CycleResult", "Machine", "boot", "cycle",
-           "environment", "moved_pages", "run_cycle", "state_breakdown", "verify"]
+__all__ = ["CANONICAL_PAGES", "GIVE_BACK_GIB", "REFERENCE_CAP", "CycleResult", "GiveBack",
+           "Machine", "boot", "cycle", "environment", "give_back", "moved_pages", "run_cycle",
+           "state_breakdown", "verify"]
 
 CANONICAL_PAGES = 1 << 20       # 4 GiB of balloon: an 8 GiB guest on a 16 GiB host
 REFERENCE_CAP = 1 << 18         # the reference core's default size in `xenballoon bench`
 GIB = 1 << 30
+GIVE_BACK_GIB = (1, 4, 16)  # "how long until this guest gives back N GiB?"
 
 # Called with a phase ("boot", "inflate", "deflate", "check") and the machine (None at boot).
 Phase = Callable[[str, "Machine | None"], None]
@@ -56,11 +62,12 @@ class Machine:
 
 
 def boot(backend: str, pages: int, *, guest_pages: int | None = None,
-         host_pages: int | None = None, **balloon_kw: Any) -> Machine:
+         host_pages: int | None = None, cost: CostModel | None = None,
+         **balloon_kw: Any) -> Machine:
     """A machine for a cycle of ``pages``: guest ``2 * pages``, host ``4 * pages`` by default."""
     guest_pages = 2 * pages if guest_pages is None else guest_pages
     host_pages = 2 * guest_pages if host_pages is None else host_pages
-    hv = Hypervisor(Simulation(), host_pages, backend=backend)
+    hv = Hypervisor(Simulation(), host_pages, cost=cost, backend=backend)
     guest = Guest(hv.create_domain(guest_pages, name="bench"))
     return Machine(hv, guest, Balloon(guest, **balloon_kw))
 
@@ -119,6 +126,8 @@ class CycleResult:
     inflate_s: float
     deflate_s: float
     state: dict[str, int]   # state_breakdown()
+    cost: bool = False      # run under a cost model (else instantaneous)
+    simulated_s: float = 0.0  # simulated seconds the two runs took
 
     @property
     def seconds(self) -> float:
@@ -151,20 +160,64 @@ class CycleResult:
         return d
 
 
-def run_cycle(backend: str, pages: int, *, check: bool = True,
-              phase: Phase | None = None) -> CycleResult:
+def run_cycle(backend: str, pages: int, *, check: bool = True, phase: Phase | None = None,
+              cost: CostModel | None = None) -> CycleResult:
     """Boot a fresh machine, time one canonical cycle on it, then verify it."""
     if phase is not None:
         phase("boot", None)
-    machine = boot(backend, pages)
+    machine = boot(backend, pages, cost=cost)
+    machine.sim.run()  # the watch's first run, before the clock starts
     state = state_breakdown(machine)
+    start = machine.sim.now
     inflate_s, deflate_s = cycle(machine, pages, phase)
     if check:
         if phase is not None:
             phase("check", machine)
         verify(machine)
     return CycleResult(backend, pages, machine.guest_pages, machine.hv.total_pages,
-                       inflate_s, deflate_s, state)
+                       inflate_s, deflate_s, state, cost is not None, machine.sim.now - start)
+
+
+@dataclass(frozen=True)
+class GiveBack:
+    """How long a guest takes to give back ``gib`` GiB: simulated, and on the wall clock."""
+
+    backend: str
+    gib: float
+    pages: int
+    simulated_s: float      # simulated seconds from the new target to the end of the run
+    wall_s: float           # wall-clock seconds the simulation took
+
+    @property
+    def mib_per_s(self) -> float:
+        """Simulated MiB/s ballooned out."""
+        return self.pages * PAGE_SIZE / (1 << 20) / self.simulated_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(asdict(self), mib_per_s=self.mib_per_s)
+
+
+def give_back(backend: str, gib: float, cost: CostModel | None = None) -> GiveBack:
+    """Inflate a guest's balloon by ``gib`` GiB under ``cost`` (default: the default model).
+
+    The guest has 1/8 more memory than it gives back (its reserve stays), on a host just
+    its size; only ``set_target`` and ``Simulation.run`` are timed.
+    """
+    model = CostModel.default() if cost is None else cost
+    pages = max(1, round(gib * GIB / PAGE_SIZE))
+    guest_pages = pages + pages // 8 + 512
+    machine = boot(backend, pages, guest_pages=guest_pages, host_pages=guest_pages, cost=model)
+    sim = machine.sim
+    sim.run()
+    start = sim.now
+    t0 = time.perf_counter()
+    machine.balloon.set_target(guest_pages - pages)
+    sim.run()
+    wall = time.perf_counter() - t0
+    if machine.balloon.current_pages != guest_pages - pages:
+        raise InvariantError(f"gave back {guest_pages - machine.balloon.current_pages} of "
+                             f"{pages} pages")
+    return GiveBack(backend, gib, pages, sim.now - start, wall)
 
 
 def moved_pages(machine: Machine | None, step: str, pages: int) -> int:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import perf
+from ..xen import CostModel
 
 __all__ = ["add_parser", "cmd_bench"]
 
@@ -68,6 +69,17 @@ def _table(results: list[perf.CycleResult]) -> Table:
     return table
 
 
+def _give_back_table(gave: list[perf.GiveBack]) -> Table:
+    table = Table(title="time to give back memory (inflate), default cost model",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("GiB", "simulated s", "simulated MiB/s", "wall ms", "backend"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for g in gave:
+        table.add_row(f"{g.gib:g}", f"{g.simulated_s:,.3f}", f"{g.mib_per_s:,.0f}",
+                      f"{g.wall_s * 1e3:,.1f}", g.backend)
+    return table
+
+
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     backends = ("c", "python") if args.backend == "both" else (args.backend,)
     plan = [(b, args.pages if b == "c" else min(args.pages, args.reference_pages),
@@ -91,11 +103,29 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     by = {r.backend: r for r in best}
     speedup = (by["python"].ns_per_page / by["c"].ns_per_page
                if "c" in by and "python" in by else None)
+    # The C cycle again under the default cost model (same sizes, fastest of as many runs),
+    # and the simulated time to give back each size in --give-back.
+    cost_cycle = ratio = None
+    if "c" in by:
+        model = CostModel.default()
+        cost_cycle = min((perf.run_cycle("c", by["c"].pages, cost=model)
+                          for _ in range(args.repeat)), key=lambda r: r.ns_per_page)
+        ratio = cost_cycle.seconds / by["c"].seconds
+    gave = [perf.give_back("c", gib) for gib in args.give_back] if "c" in by else []
     if args.json:
         print(json.dumps({"results": [r.as_dict() for r in best], "speedup": speedup,
+                          "cost_cycle": cost_cycle.as_dict() if cost_cycle else None,
+                          "cost_wall_ratio": ratio,
+                          "give_back": [g.as_dict() for g in gave],
                           "environment": perf.environment()}, indent=2))
         return 0
     console.print(_table(best))
+    if cost_cycle is not None:
+        console.print(f"default cost model: the C cycle took {cost_cycle.ns_per_page:,.2f} "
+                      f"ns/page, {ratio:.2f}x the wall time of the instantaneous model, for "
+                      f"{cost_cycle.simulated_s:,.3f} simulated seconds.", soft_wrap=True)
+    if gave:
+        console.print(_give_back_table(gave))
     r = best[0]
     console.print(f"guest 2 x pages, host 4 x pages. ns/page: total time / (2 x pages), every "
                   f"page moves out and back; the C core best of {args.repeat}, the reference "
@@ -114,6 +144,16 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _gib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of GiB: {text!r}") from None
+    if not 0 < value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1024] GiB, got {text}")
     return value
 
 
@@ -136,5 +176,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--repeat", type=_positive, default=3,
                    help="runs of the C core, each on a fresh machine; the fastest is "
                         "reported (default 3; the reference runs once)")
+    p.add_argument("--give-back", type=_gib, nargs="*", default=list(perf.GIVE_BACK_GIB),
+                   metavar="GIB",
+                   help="sizes to give back under the default cost model on the C core, "
+                        "reporting the simulated seconds (default: 1 4 16; none: skip)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_bench)

@@ -34,6 +34,7 @@ import numpy as np
 from .._core import ffi, lib
 from ..errors import InvalidArgument, InvalidType
 from .abi import (
+    ANON_END,
     BP_DONE,
     BP_EAGAIN,
     BP_ECANCELED,
@@ -48,6 +49,7 @@ from .abi import (
     NIL,
     NO_CREDIT,
     PG_BALLOON,
+    PG_CACHE,
     PG_FREE,
     PG_HANDED,
     PG_HIGHMEM,
@@ -55,20 +57,22 @@ from .abi import (
     PG_OFFLINE,
     PG_STATE,
     PG_WORKLOAD,
+    VMSTAT_DTYPE,
 )
 
 __all__ = [
-    "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
+    "ANON_END", "BP_DONE", "BP_EAGAIN", "BP_ECANCELED", "BP_WAIT", "BUG", "EINVAL", "ENOMEM",
     "GFP_HIGHUSER", "GFP_USER", "MAX_GFNS", "NEED_RESERVE", "NIL", "NO_CREDIT", "PG_BALLOON",
-    "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE", "PG_WORKLOAD",
-    "add_memory",
-    "alloc_xenballooned_pages", "balloon_add_region", "balloon_append", "balloon_retrieve",
-    "balloon_turn", "ballooned_pfns", "count_flags", "decrease_reservation", "domain_grow",
-    "domain_new", "domain_p2m",
-    "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_check",
-    "guest_flags", "guest_grow", "guest_new", "guest_set_batch", "guest_state_bytes",
-    "host_check", "host_new", "host_state_bytes", "host_tags", "increase_reservation",
-    "mem_available", "online_pages", "workload_alloc", "workload_free",
+    "PG_CACHE", "PG_FREE", "PG_HANDED", "PG_HIGHMEM", "PG_MARK", "PG_OFFLINE", "PG_STATE",
+    "PG_WORKLOAD", "add_memory", "alloc_xenballooned_pages", "balloon_add_region",
+    "balloon_append", "balloon_retrieve", "balloon_turn", "balloon_turns", "ballooned_pfns",
+    "count_flags",
+    "decrease_reservation", "direct_reclaim", "domain_grow", "domain_new", "domain_p2m",
+    "domain_release", "domain_state_bytes", "free_xenballooned_pages", "guest_array",
+    "guest_check", "guest_flags", "guest_grow", "guest_new", "guest_set_batch",
+    "guest_state_bytes", "host_check", "host_new", "host_state_bytes", "host_tags",
+    "increase_reservation", "mem_available", "online_pages", "read_vmstats", "wmark_low",
+    "workload_alloc", "workload_free", "workload_step", "workloads_step",
     "xenmem_decrease_reservation", "xenmem_populate_physmap",
 ]
 
@@ -79,12 +83,16 @@ for _name, _value in (("NIL", NIL), ("MAX_GFNS", MAX_GFNS), ("BP_DONE", BP_DONE)
                       ("EINVAL", EINVAL), ("PG_FREE", PG_FREE), ("PG_WORKLOAD", PG_WORKLOAD),
                       ("PG_BALLOON", PG_BALLOON), ("PG_HANDED", PG_HANDED),
                       ("PG_HIGHMEM", PG_HIGHMEM), ("PG_OFFLINE", PG_OFFLINE),
-                      ("PG_MARK", PG_MARK),
+                      ("PG_MARK", PG_MARK), ("PG_CACHE", PG_CACHE), ("ANON_END", ANON_END),
                       ("GFP_USER", GFP_USER), ("GFP_HIGHUSER", GFP_HIGHUSER),
                       ("NO_CREDIT", NO_CREDIT), ("NEED_RESERVE", NEED_RESERVE)):
     if getattr(lib, "XB_" + _name) != _value:
         raise ImportError(f"xenballoon._core: XB_{_name} differs from core.abi.{_name}")
 del _name, _value
+if ffi.sizeof("xb_vmstat") != VMSTAT_DTYPE.itemsize or any(
+        ffi.offsetof("xb_vmstat", name) != offset
+        for name, (_, offset, *_) in (VMSTAT_DTYPE.fields or {}).items()):
+    raise ImportError("xenballoon._core: struct xb_vmstat differs from core.abi.VMSTAT_DTYPE")
 
 _U64 = np.dtype(np.uint64)
 _MSG_LEN = 512
@@ -234,12 +242,6 @@ def guest_state_bytes(g: CData) -> int:
     return int(lib.xb_guest_state_bytes(g))
 
 
-def mem_available(g: CData) -> int:
-    """si_mem_available(): free pages above the reserve."""
-    nr_free = g.nr_free
-    return max(0, nr_free[0] + nr_free[1] - g.totalreserve_pages)
-
-
 def workload_alloc(g: CData, n: int) -> np.ndarray | None:
     if n > g.nr_free[0] + g.nr_free[1]:
         return None
@@ -275,6 +277,13 @@ def balloon_turn(g: CData) -> int:
     return lib.xb_balloon_turn(g)
 
 
+def balloon_turns(g: CData, max_turns: int, budget_ns: float,
+                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+    out = ffi.new("xb_turns *")
+    state = lib.xb_balloon_turns(g, max_turns, budget_ns, ffi.new("xb_turn_cost *", cost), out)
+    return state, out.done, out.ns
+
+
 def alloc_xenballooned_pages(g: CData, nr_pages: int) -> tuple[int, np.ndarray | None]:
     # More than the balloon's lowmem plus the lowmem free list is certain to be refused
     # (ENOMEM, nothing changed): answer without allocating `out` for it.
@@ -293,6 +302,50 @@ def balloon_add_region(g: CData, start_pfn: int, n: int) -> int:
     if start_pfn + n > g.nr_pfns:
         return EINVAL
     return lib.xb_balloon_add_region(g, start_pfn, n)
+
+
+# --- the memory model (vmscan.c) -----------------------------------------------------------
+
+def wmark_low(g: CData) -> int:
+    return int(lib.xb_wmark_low(g))
+
+
+def mem_available(g: CData) -> int:
+    """si_mem_available()."""
+    return int(lib.xb_si_mem_available(g))
+
+
+def direct_reclaim(g: CData, nr_pages: int, gfp: int) -> int:
+    return int(lib.xb_direct_reclaim(g, nr_pages, gfp))
+
+
+def workload_step(g: CData, anon: int, file: int, dt: float) -> int:
+    return int(lib.xb_workload_step(g, anon, file, dt))
+
+
+def guest_array(guests: list[CData]) -> CData:
+    """The guests as one ``xb_guest *[]`` for `workloads_step` (the caller keeps them alive)."""
+    return ffi.new("xb_guest *[]", list(guests))
+
+
+def workloads_step(gs: CData, anon: np.ndarray, file: np.ndarray, dt: float,
+                   kills: np.ndarray) -> int:
+    n = len(gs)
+    if len(anon) != n or len(file) != n or len(kills) != n:
+        raise InvalidArgument(f"workloads_step: {n} guests but arrays of {len(anon)}, "
+                              f"{len(file)} and {len(kills)}")
+    return int(lib.xb_workloads_step(gs, n, _u64(anon), _u64(file), dt,
+                                     ffi.from_buffer("uint64_t[]", kills,
+                                                     require_writable=True)))
+
+
+def read_vmstats(gs: CData, vm: np.ndarray, mem: np.ndarray) -> None:
+    n = len(gs)
+    if vm.dtype != VMSTAT_DTYPE or vm.shape != (n,) or mem.dtype != _U64 \
+            or mem.shape != (n, 4) or not (vm.flags.c_contiguous and mem.flags.c_contiguous):
+        raise InvalidType(f"read_vmstats: expected {n} VMSTAT_DTYPE records and ({n}, 4) uint64")
+    lib.xb_read_vmstats(gs, n, ffi.cast("xb_vmstat *", ffi.from_buffer(vm, require_writable=True)),
+                        ffi.from_buffer("uint64_t[]", mem, require_writable=True))
 
 
 # --- memory hotplug ----------------------------------------------------------------------------

@@ -3,16 +3,18 @@
 `BalloonDriver` is balloon.c alone; the public `xenballoon.Balloon` (in
 `xenballoon.frontend`) adds xen-balloon.c's xenstore watch and sysfs device to it.
 
-The worker is ``balloon_process``: one frame_list per turn of its loop, each turn a
-single call into the core; ``update_schedule`` holds all the backoff.  The core does
-the per-page work and the reservation accounting.
+The worker is ``balloon_process``: one frame_list per turn of its loop; the core runs turns
+for as long as they need no decision (``balloon_turns``), and every decision is made here:
+``update_schedule`` holds all the backoff, ``reserve_additional_memory`` is a strategy.  The
+core does the per-page work and the reservation accounting.  With the host's cost model
+(`xenballoon.xen.cost`) a run spans simulated time and other events run between its turns.
 """
 
 from __future__ import annotations
 
-import enum
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,52 +24,16 @@ from .._log import pr_info
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
 from ..linux import Guest
-from ..sim import DelayedWork, NotifierChain
-from ..xen import Domain
+from ..sim import DelayedWork, NotifierChain, Timer
+from ..xen import Domain, Hypervisor
 from .reserve import Hotplug, NoHotplug, ReserveStrategy
+from .state import BP_STATES, STAT_FIELDS, BalloonStats, BPState
 
 __all__ = ["BPState", "BalloonDriver", "BalloonStats"]
 
 MAX_BATCH = 1 << 20
-
-
-class BPState(enum.IntEnum):
-    """What ``balloon_process`` ended with.
-
-    DONE: done or nothing to do; WAIT: wait to be rescheduled (hotplugged memory to be
-    onlined); EAGAIN: error, go to sleep and retry; ECANCELED: error, operation cancelled.
-    """
-
-    DONE = K.BP_DONE
-    WAIT = K.BP_WAIT
-    EAGAIN = K.BP_EAGAIN
-    ECANCELED = K.BP_ECANCELED
-
-    def __str__(self) -> str:
-        return self.name
-
-    def __format__(self, spec: str) -> str:
-        return format(self.name, spec)
-
-
-@dataclass(frozen=True)
-class BalloonStats:
-    """``struct balloon_stats``: the driver works to make current_pages == target_pages."""
-
-    current_pages: int
-    target_pages: int
-    target_unpopulated: int
-    balloon_low: int
-    balloon_high: int
-    total_pages: int
-    schedule_delay: int
-    max_schedule_delay: int
-    retry_count: int
-    max_retry_count: int
-
-
-_STATS = tuple(f.name for f in fields(BalloonStats))
-_BP_STATES = tuple(BPState(i) for i in range(len(BPState)))  # by value, without BPState()
+MAX_TURNS = 1 << 62  # no limit: the core stops on a decision or on the time budget
+ZERO_COST = (0.0, 0.0, 0.0, 0.0)  # the instantaneous model's xb_turn_cost
 
 
 class BalloonDriver:
@@ -101,7 +67,15 @@ class BalloonDriver:
         self._listeners: NotifierChain[Callable[[BalloonDriver], object]] = NotifierChain(
             "balloon_process")
         self._hz = guest.sim.hz
+        self._sim = guest.sim
+        self._hv: Hypervisor = guest.domain.hypervisor
         self._worker = DelayedWork(guest.sim, self._balloon_process)
+        # The run in progress: its start, the ns it has cost so far, the event that
+        # resumes it, and whether the work was queued again meanwhile.
+        self._run_t0: float | None = None
+        self._run_ns = 0.0
+        self._resume: Timer | None = None
+        self._queued = False
         self._balloon_init(max_retry_count, max_schedule_delay)
         # reserve_additional_memory, with or without CONFIG_XEN_BALLOON_MEMORY_HOTPLUG; the
         # hotplug one registers the online-page callback and the memory notifier.
@@ -149,34 +123,106 @@ class BalloonDriver:
         return K.BP_EAGAIN
 
     def _balloon_process(self) -> None:
-        """The work item: move one frame_list per turn while there is credit and no error."""
+        """The work item: one run of ``balloon_process`` (with a cost model, it spans time)."""
         if not self.guest.alive:
             return
-        # NOTE: current_credit() and the turn's increase/decrease_reservation (with the
-        # si_mem_available() cap) are one core call, balloon_turn, for performance reasons.
-        g, turn, update_schedule = self._g, self._impl.balloon_turn, self._update_schedule
-        while True:
-            state = turn(g)
-            if state == K.NO_CREDIT:  # credit == 0: the loop ends
-                state = update_schedule(K.BP_DONE)
-                break
-            if state == K.NEED_RESERVE:  # credit > 0 with an empty balloon
-                state = self._reserve.reserve_additional_memory()
-            elif state == K.BUG:
-                raise InvariantError(
-                    f"domain {self.guest.domain.domid}: Xen refused to take back every "
-                    "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
-            state = update_schedule(state)
-            if state != K.BP_DONE:
-                break
-        self._state = _BP_STATES[state]
-        if state == K.BP_EAGAIN:
+        if self._run_t0 is not None:
+            # Queued while running: the workqueue runs it again once this run ends.
+            self._queued = True
+            return
+        model = self._hv.cost
+        self._run_t0 = self._sim.now
+        self._run_ns = 0.0 if model is None else model.wakeup_ns
+        self._turns()
+
+    def _turns(self, last: tuple[int, int] | None = None) -> None:
+        """Turns from the worker's clock until the run ends or its clock is ahead of now.
+
+        One frame_list per turn, as the seed loops; the core runs turn after turn while they
+        end DONE with credit left and cost less than the time until the next other event.
+        Every other answer, and the end of each stretch of turns, comes back here (``last``:
+        the core's answer and turn count) at the simulated time the turns took: between
+        turns other events run (the seed drops ``balloon_mutex`` and calls
+        ``cond_resched()``).  A turn's pages move when it starts.
+        """
+        sim, model, t0 = self._sim, self._hv.cost, self._run_t0
+        assert t0 is not None
+        try:
+            if last is not None and not self._after_turns(*last):
+                return
+            while True:
+                budget = math.inf
+                cost = ZERO_COST
+                if model is not None:
+                    cost = model.turn_cost(scrub_pages=bool(self._g.scrub_pages),
+                                           scrub_freed=self._hv.scrub_freed, pv=self.guest.pv)
+                    due, clock = sim.next_event_time(), t0 + self._run_ns / 1e9
+                    if sim.until is not None and (due is None or sim.until < due):
+                        due = sim.until  # run(until) stops there: the turns after it wait
+                    if due is not None:
+                        if due <= clock and clock > sim.now:  # they run first; then the turn
+                            self._resume = sim.enqueue(clock, self._turns)
+                            return
+                        budget = (due - t0) * 1e9 - self._run_ns
+                state, done, ns = self._impl.balloon_turns(self._g, MAX_TURNS, budget, cost)
+                self._run_ns += ns
+                clock = t0 + self._run_ns / 1e9
+                if clock > sim.now:  # the decisions wait for the time the turns took
+                    self._resume = sim.enqueue(clock, partial(self._turns, (state, done)))
+                    return
+                if not self._after_turns(state, done):
+                    return
+        except BaseException:
+            if self._run_t0 is not None:  # the run ends with the error
+                self._end_run(None)
+            raise
+
+    def _after_turns(self, state: int, done: int) -> bool:
+        """The loop's decisions on what the last turn answered; False once the run ended."""
+        update_schedule = self._update_schedule
+        if state == K.BP_DONE:  # credit left (the core stopped for time): the loop goes on
+            update_schedule(K.BP_DONE)
+            return True
+        if done > 1:  # the turns before the last ended DONE
+            update_schedule(K.BP_DONE)
+        if state == K.NO_CREDIT:  # credit == 0: the loop ends
+            self._end_run(update_schedule(K.BP_DONE))
+            return False
+        if state == K.NEED_RESERVE:  # credit > 0 with an empty balloon
+            state = self._reserve.reserve_additional_memory()
+        elif state == K.BUG:
+            self._end_run(None)
+            raise InvariantError(
+                f"domain {self.guest.domain.domid}: Xen refused to take back every "
+                "frame of a decrease_reservation (BUG_ON in decrease_reservation)")
+        state = update_schedule(state)
+        if state == K.BP_DONE:
+            return True
+        self._end_run(state)
+        return False
+
+    def _end_run(self, state: int | None) -> None:
+        """The run ends (None: on a BUG, state unchanged); a queued run, then backoff."""
+        self._run_t0 = None
+        self._resume = None
+        if self._queued:
+            self._queued = False
+            self._worker.schedule(0)
+        if state is None:
+            return
+        self._state = BP_STATES[state]
+        if state == K.BP_EAGAIN:  # the delay starts now, when the run ends
             self._worker.schedule(self._s.schedule_delay * self._hz)
         self._listeners.call_chain(self)
 
     def _kick(self) -> None:
         """``schedule_delayed_work(&balloon_worker, 0)``."""
-        self._worker.schedule(0)
+        self._schedule(0)
+
+    def _schedule(self, delay_jiffies: int) -> None:
+        """``schedule_delayed_work``: nothing if the item is pending (queued after a run too)."""
+        if not self._queued:
+            self._worker.schedule(delay_jiffies)
 
     def add_listener(self, callback: Callable[[BalloonDriver], object]) -> Callable[[], None]:
         """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
@@ -187,13 +233,13 @@ class BalloonDriver:
         """``balloon_set_new_target``: store the target and kick the worker (delay 0)."""
         self.guest.require_alive()
         self._s.target_pages = _validate.as_count(pages, "pages")
-        self._worker.schedule(0)
+        self._schedule(0)
 
     @property
     def stats(self) -> BalloonStats:
         """A snapshot of ``balloon_stats``."""
         s = self._s
-        return BalloonStats(*(int(getattr(s, name)) for name in _STATS))
+        return BalloonStats(*(int(getattr(s, name)) for name in STAT_FIELDS))
 
     @property
     def state(self) -> BPState:
@@ -212,8 +258,13 @@ class BalloonDriver:
 
     @property
     def work_pending(self) -> bool:
-        """The worker is queued (possibly waiting out a backoff delay)."""
-        return self._worker.pending
+        """The worker is queued (possibly waiting out a backoff delay, or a run to end)."""
+        return self._worker.pending or self._queued
+
+    @property
+    def work_running(self) -> bool:
+        """A run of the worker is in progress (only with a cost model: it spans time)."""
+        return self._run_t0 is not None
 
     @property
     def max_retry_count(self) -> int:
@@ -317,15 +368,19 @@ class BalloonDriver:
                 _validate.refusal(array, rc, "handed out by alloc_ballooned_pages"))
         # The balloon may be too large now; shrink it if needed.
         if self.credit:
-            self._worker.schedule(0)
+            self._schedule(0)
 
     def ballooned_pfns(self) -> np.ndarray:
         """The balloon's pages in list order (lowmem first)."""
         return self._impl.ballooned_pfns(self._g)
 
     def _domain_destroyed(self, domain: Domain) -> None:
-        """On the domain's destroy chain: the worker stops."""
+        """On the domain's destroy chain: the worker stops, mid-run too."""
         self._worker.cancel()
+        if self._resume is not None:
+            self._resume.cancel()
+        self._run_t0 = self._resume = None
+        self._queued = False
 
     def __repr__(self) -> str:
         s = self._s

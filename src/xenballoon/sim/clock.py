@@ -52,6 +52,8 @@ class Simulation:
         self._now = 0.0
         self._queue: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
+        self._until: float | None = None
+        self._running = 0  # nesting depth of run()
 
     @property
     def now(self) -> float:
@@ -96,15 +98,20 @@ class Simulation:
             if until < self._now:
                 raise InvalidArgument(f"cannot run until {until:g}s, before now ({self._now:g}s)")
         queue = self._queue
-        while queue:
-            when, _, timer = queue[0]
-            if until is not None and when > until:
-                break
-            heapq.heappop(queue)
-            if timer.cancelled:
-                continue
-            self._now = when
-            timer.fn()
+        self._until = until
+        self._running += 1
+        try:
+            while queue:
+                when, _, timer = queue[0]
+                if until is not None and when > until:
+                    break
+                heapq.heappop(queue)
+                if timer.cancelled:
+                    continue
+                self._now = when
+                timer.fn()
+        finally:
+            self._running -= 1
         if until is not None:
             self._now = until
 
@@ -114,6 +121,23 @@ class Simulation:
         if seconds < 0:
             raise InvalidArgument(f"cannot advance by a negative time ({seconds:g}s)")
         self.run(self._now + seconds)
+
+    @property
+    def until(self) -> float | None:
+        """The ``until`` of the latest run(): where it stops, and time can be observed."""
+        return self._until
+
+    @property
+    def running(self) -> bool:
+        """An event is running now (code that would block must not run the loop again)."""
+        return self._running > 0
+
+    def next_event_time(self) -> float | None:
+        """When the earliest pending (not cancelled) event is due; None if there is none."""
+        queue = self._queue
+        while queue and queue[0][2].cancelled:  # reached: dropped as run() would drop it
+            heapq.heappop(queue)
+        return queue[0][0] if queue else None
 
     @property
     def pending(self) -> int:

@@ -34,12 +34,19 @@ class DelayedWork:
         return None if self._timer is None else self._timer.when
 
     def schedule(self, delay_jiffies: int) -> bool:
-        """``schedule_delayed_work``: False (and no change) if already pending."""
+        """``schedule_delayed_work``: False (and no change) if already pending.
+
+        The timer expires on a tick, at ``jiffies + delay_jiffies`` with ``jiffies =
+        floor(now * hz)`` (``__queue_delayed_work``: ``timer->expires = jiffies + delay``);
+        a delay of 0 queues the work at once.
+        """
         if self._timer is not None:
             return False
         # NOTE: no argument checks (a jiffies count from the driver) for performance reasons.
         sim = self.sim
-        self._timer = sim.enqueue(sim.now + delay_jiffies / sim.hz, self._run)
+        now = sim.now
+        when = now if delay_jiffies == 0 else max(now, (sim.jiffies + delay_jiffies) / sim.hz)
+        self._timer = sim.enqueue(when, self._run)
         return True
 
     def cancel(self) -> bool:

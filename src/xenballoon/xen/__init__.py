@@ -7,9 +7,10 @@ Models ``xen/common/memory.c`` (the XENMEM reservation hypercalls), ``xen/common
 
 from __future__ import annotations
 
+from .cost import CostModel
 from .domain import Domain
 from .hypervisor import MAX_HOST_PAGES, Hypervisor
 from .xenstore import WatchHandle, XenStore, XenStoreConnection
 
-__all__ = ["MAX_HOST_PAGES", "Domain", "Hypervisor", "WatchHandle", "XenStore",
+__all__ = ["MAX_HOST_PAGES", "CostModel", "Domain", "Hypervisor", "WatchHandle", "XenStore",
            "XenStoreConnection"]

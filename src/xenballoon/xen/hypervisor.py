@@ -15,6 +15,7 @@ from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
 from ..sim import Simulation
 from ..units import KIB_PER_PAGE, kb_to_pages
+from .cost import CostModel
 from .domain import Domain
 from .libxl import DomainMemory, make_domain_home, memory_target_path, static_max_path
 from .xenstore import XenStore, check_value
@@ -29,6 +30,9 @@ class Hypervisor:
     """A Xen host with ``total_pages`` frames of memory.
 
     ``scrub_freed``: the hypervisor clears every frame a domain gives back.
+    ``cost``: a `CostModel` pricing each turn of a guest's balloon worker in simulated time
+    (a run then spans time, and other events run between its turns); None: every run is
+    instantaneous.
     ``backend``: "c" or "python" for this host and everything on it (default: the
     process-wide choice, ``xenballoon.BACKEND``); lets one process compare the two cores.
     ``dom0``: give the host a Domain-0 of that many pages (domid 0, named ``Domain-0``, its
@@ -38,12 +42,16 @@ class Hypervisor:
     """
 
     def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
-                 backend: str | None = None, dom0: int | None = None) -> None:
+                 cost: CostModel | None = None, backend: str | None = None,
+                 dom0: int | None = None) -> None:
         if not isinstance(sim, Simulation):
             raise InvalidType(f"sim must be a Simulation, not {type(sim).__name__}")
+        if cost is not None and not isinstance(cost, CostModel):
+            raise InvalidType(f"cost must be a CostModel or None, not {type(cost).__name__}")
         total_pages = _validate.as_count(total_pages, "total_pages", minimum=1,
                                          maximum=MAX_HOST_PAGES)
         self.sim = sim
+        self._cost = cost
         self._impl = core.load(backend)
         self.backend = "python" if self._impl is K else "c"
         self._core = self._impl.host_new(total_pages, bool(scrub_freed))
@@ -85,6 +93,11 @@ class Hypervisor:
     def leaks(self) -> int:
         """Frames handed to a domain while still holding another domain's data."""
         return int(self._core.leaks)
+
+    @property
+    def cost(self) -> CostModel | None:
+        """The cost model of worker turns on this host (None: instantaneous)."""
+        return self._cost
 
     @property
     def scrub_freed(self) -> bool:

@@ -17,3 +17,4 @@ from .domain import *  # noqa: F403
 from .guest import *  # noqa: F403
 from .host import *  # noqa: F403
 from .hotplug import *  # noqa: F403
+from .vmscan import *  # noqa: F403

@@ -25,11 +25,12 @@ from ..abi import (
     PG_STATE,
 )
 from .domain import xenmem_decrease_reservation, xenmem_populate_physmap
-from .guest import Guest, alloc_page, free_page, mark_all, mem_available
+from .guest import Guest, alloc_page, free_page, mark_all
+from .vmscan import direct_reclaim, mem_available
 
 __all__ = ["alloc_xenballooned_pages", "balloon_add_region", "balloon_append",
-           "balloon_retrieve", "balloon_turn", "ballooned_pfns", "decrease_reservation",
-           "free_xenballooned_pages", "increase_reservation"]
+           "balloon_retrieve", "balloon_turn", "balloon_turns", "ballooned_pfns",
+           "decrease_reservation", "free_xenballooned_pages", "increase_reservation"]
 
 
 def balloon_append(g: Guest, pfn: int) -> None:
@@ -97,6 +98,8 @@ def decrease_reservation(g: Guest, nr_pages: int, gfp: int) -> int:
     state = BP_DONE
     nr_pages = min(nr_pages, g.batch)
     fail_before = g.fail_page_allocs
+    if nr_pages and not fail_before:  # the allocation's slow path: reclaim clean cache
+        direct_reclaim(g, nr_pages, gfp)
     pages: list[int] = []
     for _ in range(nr_pages):
         pfn = alloc_page(g, gfp)
@@ -148,15 +151,48 @@ def balloon_turn(g: Guest) -> int:
     return NO_CREDIT
 
 
+def balloon_turns(g: Guest, max_turns: int, budget_ns: float,
+                  cost: tuple[float, float, float, float]) -> tuple[int, int, float]:
+    """C: xb_balloon_turns.  Turn after turn while each ends BP_DONE, up to ``max_turns`` and
+    while their cost stays below ``budget_ns``; the first always runs.
+
+    ``cost`` is xb_turn_cost: (hypercall, page_out, page_in, lowmem_page) in ns.  Returns the
+    last turn's answer (BP_DONE when it stopped on max_turns or the budget), the turns run and
+    their cost.
+    """
+    hypercall, page_out, page_in, lowmem_page = cost
+    s = g.stats
+    done, ns = 0, 0.0
+    while True:
+        cur0, high0 = s.current_pages, s.balloon_high
+        state = balloon_turn(g)
+        done += 1
+        if state in (NO_CREDIT, NEED_RESERVE, BUG):
+            break  # nothing moved: no hypercall was made
+        if s.current_pages >= cur0:
+            moved, high, page = s.current_pages - cur0, high0 - s.balloon_high, page_in
+        else:
+            moved, high, page = cur0 - s.current_pages, s.balloon_high - high0, page_out
+        c = hypercall
+        c += float(moved) * page
+        c += float(moved - high) * lowmem_page
+        ns += c
+        if state != BP_DONE or done >= max_turns or not ns < budget_ns:
+            break
+    return state, done, ns
+
+
 def alloc_xenballooned_pages(g: Guest, nr_pages: int) -> tuple[int, np.ndarray | None]:
     """C: xb_alloc_xenballooned_pages.  All or nothing: refuses up front where the seed
     would fail."""
     short = nr_pages - min(nr_pages, g.stats.balloon_low)
     if short > 0:
-        if mem_available(g) < short or g.nr_free[0] < short or g.fail_page_allocs > 0:
+        # lowmem cache is reclaimed for it (GFP_USER)
+        if (mem_available(g) < short or g.nr_free[0] + g.nr_cache[0] < short
+                or g.fail_page_allocs > 0):
             return ENOMEM, None
         pfn, d = g.free_head[0], g.dom
-        for _ in range(short):
+        for _ in range(min(short, g.nr_free[0])):
             if pfn >= d.nr_gfns or d.p2m[pfn] == NIL:
                 return BUG, None
             pfn = int(g.next[pfn])

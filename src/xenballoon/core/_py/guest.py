@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..abi import (
+    ANON_END,
     EINVAL,
     GFP_HIGHUSER,
     MAX_GFNS,
     NIL,
     PG_BALLOON,
+    PG_CACHE,
     PG_FREE,
     PG_HANDED,
     PG_HIGHMEM,
@@ -25,9 +27,9 @@ from ..abi import (
 from .domain import Domain
 from .host import snapshot
 
-__all__ = ["Guest", "Stats", "count_flags", "guest_check", "guest_flags", "guest_grow", "guest_new",
-           "guest_set_batch", "guest_state_bytes", "mem_available", "workload_alloc",
-           "workload_free"]
+__all__ = ["Guest", "Stats", "VmStat", "count_flags", "guest_check", "guest_flags", "guest_grow",
+           "guest_new",
+           "guest_set_batch", "guest_state_bytes", "workload_alloc", "workload_free"]
 
 
 class Stats:
@@ -48,6 +50,23 @@ class Stats:
         self.max_schedule_delay = 0
         self.retry_count = 0
         self.max_retry_count = 0
+
+
+class VmStat:
+    """struct xb_vmstat: the memory model's demand and counters (pages; seconds)."""
+
+    __slots__ = ("nr_anon", "anon_demand", "killed", "file_ws", "kill_unit", "swap_pages",
+                 "swap_used", "pswpout", "pswpin", "refaults", "pgsteal", "balloon_reclaimed",
+                 "oom_kills", "oom_killed_pages", "steps", "unmet_page_seconds",
+                 "pressure_seconds")
+
+    def __init__(self) -> None:
+        self.nr_anon = self.anon_demand = self.killed = self.file_ws = 0
+        self.kill_unit = self.swap_pages = self.swap_used = 0
+        self.pswpout = self.pswpin = self.refaults = self.pgsteal = 0
+        self.balloon_reclaimed = self.oom_kills = self.oom_killed_pages = self.steps = 0
+        self.unmet_page_seconds = 0.0
+        self.pressure_seconds = 0.0
 
 
 class Guest:
@@ -72,6 +91,11 @@ class Guest:
         self.batch = batch
         self.frame_list = np.zeros(batch, dtype=np.uint64)
         self.stats = Stats()
+        self.anon_head = ANON_END
+        self.cache_head = [NIL, NIL]
+        self.cache_tail = [NIL, NIL]
+        self.nr_cache = [0, 0]
+        self.vm = VmStat()
 
 
 def _zone(g: Guest, pfn: int) -> int:
@@ -80,7 +104,7 @@ def _zone(g: Guest, pfn: int) -> int:
 
 
 def free_page(g: Guest, pfn: int) -> None:
-    """C: free_page.  Give a page to the allocator (LIFO, per zone)."""
+    """C: xb_free_page (xb_impl.h).  Give a page to the allocator (LIFO, per zone)."""
     z = _zone(g, pfn)
     g.next[pfn] = g.free_head[z]
     g.free_head[z] = pfn
@@ -162,12 +186,6 @@ def alloc_page(g: Guest, gfp: int) -> int:
     return NIL
 
 
-def mem_available(g: Guest) -> int:
-    """C: none (``core._c`` computes it in Python).  si_mem_available(): free pages above
-    the reserve."""
-    return max(0, g.nr_free[0] + g.nr_free[1] - g.totalreserve_pages)
-
-
 def workload_alloc(g: Guest, n: int) -> np.ndarray | None:
     """C: xb_workload_alloc (take_for_workload, highmem first)."""
     if n > g.nr_free[0] + g.nr_free[1]:
@@ -201,9 +219,15 @@ def mark_all(g: Guest, pfns: np.ndarray, state: int) -> int:
 
 
 def workload_free(g: Guest, pfns: np.ndarray) -> int:
-    """C: xb_workload_free."""
-    bad = mark_all(g, pfns, PG_WORKLOAD)
-    if bad != len(pfns):
+    """C: xb_workload_free.  The user's pages only: the memory model frees its own (those
+    linked on its anon list)."""
+    users = len(pfns)
+    for i, pfn in enumerate(pfns):
+        if int(pfn) < g.nr_pfns and g.next[int(pfn)] != NIL:
+            users = i
+            break
+    bad = mark_all(g, pfns[:users], PG_WORKLOAD)
+    if bad != users or users != len(pfns):
         return bad
     for pfn in pfns:
         free_page(g, int(pfn))
@@ -221,7 +245,9 @@ def guest_check(g: Guest) -> str | None:
     # after every step of the property tests).
     flags, nxt, tag = g.flags[: g.nr_pfns].tolist(), g.next.tolist(), d.host.tag
     p2m = d.p2m[: min(d.nr_gfns, g.nr_pfns)].tolist()
-    counts = {PG_FREE: 0, PG_WORKLOAD: 0, PG_BALLOON: 0, PG_HANDED: 0, PG_OFFLINE: 0}
+    counts = {PG_FREE: 0, PG_WORKLOAD: 0, PG_BALLOON: 0, PG_HANDED: 0, PG_OFFLINE: 0,
+              PG_CACHE: 0}
+    linked = 0
     for pfn in range(g.nr_pfns):
         f = flags[pfn]
         if f & PG_MARK:
@@ -229,19 +255,22 @@ def guest_check(g: Guest) -> str | None:
         if bool(f & PG_HIGHMEM) != (pfn >= g.lowmem_pages):
             return f"pfn {pfn} has the wrong highmem flag"
         state = f & PG_STATE
-        if state not in (0, PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_OFFLINE):
+        if state not in (0, PG_FREE, PG_WORKLOAD, PG_BALLOON, PG_HANDED, PG_OFFLINE, PG_CACHE):
             return f"pfn {pfn} is in more than one state (flags {f:#x})"
         populated = pfn < d.nr_gfns and p2m[pfn] != NIL
-        if populated != bool(state & (PG_FREE | PG_WORKLOAD)):
+        if populated != bool(state & (PG_FREE | PG_WORKLOAD | PG_CACHE)):
             what = "populated" if populated else "not populated"
             return f"pfn {pfn} is {what} but has flags {f:#x}"
         if state == PG_HANDED and f & PG_HIGHMEM:
             return f"pfn {pfn} is handed out but highmem"
-        if state == PG_WORKLOAD and p2m[pfn] >= d.host.total_pages:
+        data = state in (PG_WORKLOAD, PG_CACHE)
+        if data and p2m[pfn] >= d.host.total_pages:
             return f"workload pfn {pfn} maps mfn {p2m[pfn]}, beyond the host's frames"
-        if state == PG_WORKLOAD and tag[p2m[pfn]] != d.domid:
+        if data and tag[p2m[pfn]] != d.domid:
             return (f"pfn {pfn} belongs to the workload but its frame holds "
                     f"tag {int(tag[p2m[pfn]])}, not {d.domid}")
+        if state == PG_WORKLOAD and nxt[pfn] != NIL:
+            linked += 1
         if state:
             counts[state] += 1
     for z in (0, 1):
@@ -256,6 +285,30 @@ def guest_check(g: Guest) -> str | None:
             return f"free list {z} holds {n} pages but nr_free is {g.nr_free[z]}"
     if counts[PG_FREE] != g.nr_free[0] + g.nr_free[1]:
         return f"{counts[PG_FREE]} pages are flagged free but the free lists hold fewer"
+    for z in (0, 1):
+        n, pfn, last = 0, g.cache_head[z], NIL
+        while pfn != NIL:
+            if (n >= g.nr_pfns or pfn >= g.nr_pfns or not flags[pfn] & PG_CACHE
+                    or bool(flags[pfn] & PG_HIGHMEM) != bool(z)):
+                return f"page cache list {z} is corrupt at pfn {pfn}"
+            n += 1
+            last, pfn = pfn, nxt[pfn]
+        if last != g.cache_tail[z]:
+            return f"page cache list {z} ends at {last} but its tail is {g.cache_tail[z]}"
+        if n != g.nr_cache[z]:
+            return f"page cache list {z} holds {n} pages but nr_cache is {g.nr_cache[z]}"
+    if counts[PG_CACHE] != g.nr_cache[0] + g.nr_cache[1]:
+        return f"{counts[PG_CACHE]} pages are flagged page cache but the cache lists hold fewer"
+    n, pfn = 0, g.anon_head
+    while pfn != ANON_END:
+        if n >= g.nr_pfns or pfn >= g.nr_pfns or not flags[pfn] & PG_WORKLOAD:
+            return f"anon list is corrupt at pfn {pfn}"
+        n += 1
+        pfn = nxt[pfn]
+    if n != g.vm.nr_anon or linked != n:
+        return f"anon list holds {n} pages, {linked} are linked, but nr_anon is {g.vm.nr_anon}"
+    if g.vm.swap_used > g.vm.swap_pages:
+        return f"swap holds {g.vm.swap_used} pages of {g.vm.swap_pages}"
     low = high = 0
     pfn, last = g.balloon_head, NIL
     while pfn != NIL:
@@ -276,7 +329,7 @@ def guest_check(g: Guest) -> str | None:
                 f"{s.balloon_low} + {s.balloon_high}")
     if counts[PG_BALLOON] != low + high:
         return f"{counts[PG_BALLOON]} pages are flagged ballooned but the list holds {low + high}"
-    managed = counts[PG_FREE] + counts[PG_WORKLOAD]
+    managed = counts[PG_FREE] + counts[PG_WORKLOAD] + counts[PG_CACHE]
     if g.totalram_pages != managed:
         return f"totalram_pages is {g.totalram_pages} but {managed} pages are managed"
     if d.tot_pages != managed:
