@@ -25,7 +25,14 @@ from .core.abi import (
     PG_WORKLOAD,
 )
 from .driver import BalloonStats, BPState
-from .errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, XenBalloonError
+from .errors import (
+    InvalidArgument,
+    InvalidType,
+    InvariantError,
+    OutOfMemory,
+    ReentrancyError,
+    XenBalloonError,
+)
 from .frontend import Balloon, BalloonSysfs
 from .linux import (
     PAGES_PER_SECTION,
@@ -76,6 +83,7 @@ __all__ = [
     "PG_HIGHMEM",
     "PG_OFFLINE",
     "PG_WORKLOAD",
+    "ReentrancyError",
     "run_scenario",
     "Resource",
     "ScenarioError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 from typing import NoReturn
 
-__all__ = ["InvalidArgument", "InvalidType", "InvariantError", "OutOfMemory",
+__all__ = ["InvalidArgument", "InvalidType", "InvariantError", "OutOfMemory", "ReentrancyError",
            "XenBalloonError", "ensure", "raise_status", "status_error"]
 
 
@@ -31,6 +31,11 @@ class OutOfMemory(XenBalloonError, MemoryError):
 
 class InvariantError(XenBalloonError, AssertionError):
     """An invariant of the model broke (the kernel would BUG()); names the first one."""
+
+
+class ReentrancyError(XenBalloonError, RuntimeError):
+    """A call that may not be nested was made from inside itself (``Simulation.run`` from an
+    event); nothing changed."""
 
 
 def ensure(cond: object, message: str, *,

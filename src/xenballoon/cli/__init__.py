@@ -1,5 +1,5 @@
 """The ``xenballoon`` command: one module per subcommand (``demo``, ``steer``, ``bench``,
-``run``).
+``run``, ``serve``).
 
 The top of the layers, and the only package that imports rich (`render` holds the tables).
 """
@@ -17,7 +17,7 @@ from .._version import __version__
 from ..errors import XenBalloonError
 from ..trace.io import MissingExtra
 from ..units import size_to_pages
-from . import bench, demo, run, steer
+from . import bench, demo, run, serve, steer
 
 __all__ = ["build_parser", "main"]
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     steer.add_parser(sub)
     bench.add_parser(sub)
     run.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 

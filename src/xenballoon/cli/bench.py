@@ -22,7 +22,9 @@ class _Watch:
     """Drives a progress task from the balloon's counters while the worker runs.
 
     The cycle runs in the calling thread; a poller thread reads ``current_pages`` a few
-    times a second (a read of one counter; the C core releases the GIL while it works).
+    times a second.  That follows the world's thread rule (``xenballoon.sim.lock``): a
+    getter of one value is read without the world's lock, from any thread, and never
+    waits (the cycle's ``run`` holds the lock throughout); the poller calls nothing else.
     """
 
     def __init__(self, progress: Progress, task: Any, label: str, pages: int,

@@ -24,13 +24,13 @@ from ..scenarios.run import Result, run_scenario
 from ..trace.io import MissingExtra
 from .render import events_table, mib, summary_table
 
-__all__ = ["add_parser", "cmd_run"]
+__all__ = ["add_parser", "check_output", "cmd_run", "report_result"]
 
 EXTRAS = {".png": ("matplotlib", "plot"), ".svg": ("matplotlib", "plot"),
           ".parquet": ("pyarrow", "trace"), ".pq": ("pyarrow", "trace"), ".csv": (None, "")}
 
 
-def _check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> None:
+def check_output(path: str | None, option: str, allowed: tuple[str, ...]) -> None:
     """Refuse an unknown suffix or a missing extra before the run, not after it."""
     if path is None:
         return
@@ -64,22 +64,9 @@ def _run_with_bar(source: Path, console: Console) -> Result:
             task, completed=now, total=end))
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    if args.list or (args.file is None and args.example is None):
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="built-in examples "
-                      "(xenballoon run --example NAME)", title_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("what it shows")
-        for name in examples.names():
-            table.add_row(name, examples.describe(name))
-        console.print(table)
-        return 0 if args.list else 2
-    if args.file is not None and args.example is not None:
-        raise InvalidArgument("give a FILE or --example NAME, not both")
-    _check_output(args.trace, "--trace", (".csv", ".parquet", ".pq"))
-    _check_output(args.plot, "--plot", (".png", ".svg"))
-    source = examples.path(args.example) if args.example else Path(args.file)
-    result = _run_with_bar(source, console)
+def report_result(console: Console, result: Result, args: argparse.Namespace) -> None:
+    """Print the timeline, the summary and the host's numbers; write ``args.trace``,
+    ``args.plot`` and ``args.json`` when given (``run`` and ``serve`` alike)."""
     if result.spec.description:
         console.print(result.spec.description, highlight=False, markup=False)
     console.print(events_table(result.events))
@@ -95,6 +82,24 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         Path(args.json).write_text(json.dumps(result.summary, indent=2) + "\n",
                                    encoding="utf-8")
         console.print(f"summary written to {args.json}")
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    if args.list or (args.file is None and args.example is None):
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="built-in examples "
+                      "(xenballoon run --example NAME)", title_justify="left")
+        table.add_column("name", no_wrap=True)
+        table.add_column("what it shows")
+        for name in examples.names():
+            table.add_row(name, examples.describe(name))
+        console.print(table)
+        return 0 if args.list else 2
+    if args.file is not None and args.example is not None:
+        raise InvalidArgument("give a FILE or --example NAME, not both")
+    check_output(args.trace, "--trace", (".csv", ".parquet", ".pq"))
+    check_output(args.plot, "--plot", (".png", ".svg"))
+    source = examples.path(args.example) if args.example else Path(args.file)
+    report_result(console, _run_with_bar(source, console), args)
     return 0
 
 

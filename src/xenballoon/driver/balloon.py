@@ -24,7 +24,7 @@ from .._log import pr_info
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
 from ..linux import Guest
-from ..sim import DelayedWork, NotifierChain, Timer
+from ..sim import DelayedWork, NotifierChain, Timer, guarded
 from ..xen import Domain, Hypervisor
 from .reserve import Hotplug, NoHotplug, ReserveStrategy
 from .state import BP_STATES, STAT_FIELDS, BalloonStats, BPState
@@ -36,6 +36,7 @@ MAX_TURNS = 1 << 62  # no limit: the core stops on a decision or on the time bud
 ZERO_COST = (0.0, 0.0, 0.0, 0.0)  # the instantaneous model's xb_turn_cost
 
 
+@guarded(getters=("stats", "credit"))
 class BalloonDriver:
     """``balloon_init()`` of balloon.c for one guest: the worker, the reservations, stats.
 

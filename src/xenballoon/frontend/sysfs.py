@@ -44,6 +44,7 @@ from typing import NamedTuple
 
 from ..driver import BalloonDriver
 from ..errors import InvalidArgument, InvalidType
+from ..sim import guarded
 from ..units import PAGE_SHIFT, PAGE_SHIFT_KB
 
 __all__ = ["BalloonSysfs", "kstrtobool", "kstrtoull", "memparse"]
@@ -169,6 +170,7 @@ def _error(code: int, attr: str, why: str = "") -> OSError:
     return OSError(code, message, f"{ROOT}/{attr}")
 
 
+@guarded
 class BalloonSysfs:
     """The ``xen_memory0`` device of one balloon: ``read(attr)`` and ``write(attr, text)``."""
 

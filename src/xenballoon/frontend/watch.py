@@ -24,6 +24,7 @@ import re
 from .._log import log, pr_warn
 from .._validate import MAX_COUNT as MAX_TARGET
 from ..driver import BalloonDriver
+from ..sim import guarded
 from ..units import kb_to_pages
 from ..xen import WatchHandle
 
@@ -36,6 +37,7 @@ _MAX_DIGITS = len(str(MAX_TARGET << 2))
 NODE = "memory/target"
 
 
+@guarded
 class TargetWatch:
     """``watch_target``: a write to ``memory/target`` (KiB) sets the balloon's target."""
 

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from ..driver import BalloonDriver
 from ..linux import Guest
+from ..sim import guarded
 from ..xen import Domain
 from .sysfs import BalloonSysfs
 from .watch import TargetWatch
@@ -19,6 +20,7 @@ from .watch import TargetWatch
 __all__ = ["Balloon"]
 
 
+@guarded
 class Balloon(BalloonDriver):
     """``balloon_init()`` plus the xen-balloon front end, for one guest."""
 

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _validate
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
-from ..sim import Simulation
+from ..sim import Simulation, guarded
 from ..xen import Domain
 from .memory_hotplug import MemoryHotplug
 from .vmstat import VmStat, VmStatReader, meminfo
@@ -29,6 +29,7 @@ from .workloads.stepper import report_oom
 __all__ = ["Guest"]
 
 
+@guarded(getters=("nr_free_pages", "mem_available"))
 class Guest:
     """A Linux guest running in ``domain``.
 

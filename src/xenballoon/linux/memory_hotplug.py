@@ -19,7 +19,7 @@ import numpy as np
 from .. import _validate
 from ..core.abi import ENOMEM, MAX_GFNS, NIL, PG_OFFLINE, PG_STATE
 from ..errors import InvalidArgument
-from ..sim import NotifierChain
+from ..sim import NotifierChain, guarded
 from ..xen import Domain
 from .resource import Resource, ResourceTree
 
@@ -46,6 +46,7 @@ OnlinePage = Callable[[int, int], None]
 Notifier = Callable[[int, MemoryBlock], object]
 
 
+@guarded(getters=("blocks",))
 class MemoryHotplug:
     """A guest's memory hotplug: its address space, memory blocks, callback and notifiers.
 

@@ -8,7 +8,7 @@ built-in scenarios (`examples`, ``demo`` among them).
 from __future__ import annotations
 
 from .load import load_spec
-from .run import Result, run_scenario
+from .run import Result, ScenarioRun, run_scenario
 from .spec import ScenarioError, ScenarioSpec
 
-__all__ = ["Result", "ScenarioError", "ScenarioSpec", "load_spec", "run_scenario"]
+__all__ = ["Result", "ScenarioError", "ScenarioRun", "ScenarioSpec", "load_spec", "run_scenario"]

@@ -25,7 +25,7 @@ from .events import schedule_timeline
 from .load import load_spec, source_name
 from .spec import ScenarioError, ScenarioSpec
 
-__all__ = ["Result", "run_scenario"]
+__all__ = ["Result", "ScenarioRun", "run_scenario"]
 
 Progress = Callable[[float, float], object]   # (simulated now, duration)
 PROGRESS_STEPS = 200
@@ -78,7 +78,7 @@ def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
         domains[name] = row
     return {
         "description": world.spec.description,
-        "duration": world.spec.simulation.duration,
+        "duration": world.sim.now,  # the scenario's, unless stopped early (serve)
         "backend": hv.backend,
         "domains": domains,
         "host": {"total_pages": hv.total_pages, "free_pages": hv.free_pages,
@@ -106,6 +106,67 @@ def _reporter(progress: bool | Progress) -> tuple[Progress | None, Callable[[], 
     return report, close
 
 
+class ScenarioRun:
+    """A scenario built and run step by step: ``advance(t)`` as often as wanted, then
+    ``finish()``.  The hook for drivers that own the clock's pace (``xenballoon serve``):
+    `run_scenario` is ``ScenarioRun(source).advance(duration)`` and ``finish()``.
+
+    Raises `ScenarioError` listing every problem (with its key path) before anything runs.
+    """
+
+    def __init__(self, source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str]) -> None:
+        self.started = time.perf_counter()
+        self.spec = spec = load_spec(source)
+        try:
+            self.world = world = build_world(spec)
+        except ScenarioError as exc:
+            raise ScenarioError(exc.problems, source_name(source)) from None
+        self.duration = spec.simulation.duration
+        self.times = np.arange(spec.nr_samples, dtype=np.float64) * spec.simulation.sample
+        self.log: list[Event] = []
+        self.recorder = recorder = Recorder(
+            world.hypervisor, [name for _, name, _ in spec.instances()], self.times, self.log)
+        for name, balloon in world.balloons.items():
+            recorder.attach(name, balloon)
+        world.on_boot.append(recorder.attach)
+
+        def after(name: str) -> None:
+            if name in recorder.column and name not in world.balloons:
+                recorder.gone(name)
+            recorder.host_changed()
+
+        schedule_timeline(world, self.log, after)
+
+    @property
+    def now(self) -> float:
+        return self.world.sim.now
+
+    @property
+    def done(self) -> bool:
+        """Whether the clock reached the scenario's duration."""
+        return self.world.sim.now >= self.duration
+
+    def advance(self, until: float, report: Progress | None = None) -> None:
+        """Run the world to ``until``, sampling at every sample time passed (events at a
+        sample time come before its sample); ``report(now, duration)`` after each sample.
+        Past the duration the clock runs on without samples (``serve --forever``)."""
+        sim, recorder, times = self.world.sim, self.recorder, self.times
+        while recorder.nr_samples < len(times) and times[recorder.nr_samples] <= until:
+            t = float(times[recorder.nr_samples])
+            sim.run(until=t)
+            recorder.sample()
+            if report is not None:
+                report(t, self.duration)
+        if until > sim.now:
+            sim.run(until=until)
+
+    def finish(self) -> Result:
+        """The result so far (the whole run once `done`)."""
+        summary = _summary(self.world, self.recorder)
+        return Result(self.spec, self.world, self.recorder.trace(), summary,
+                      time.perf_counter() - self.started)
+
+
 def run_scenario(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[str], *,
                  progress: bool | Progress = False) -> Result:
     """Run a scenario (a TOML file path, a dict, or a `ScenarioSpec`) to its end.
@@ -114,39 +175,21 @@ def run_scenario(source: ScenarioSpec | Mapping[str, Any] | str | os.PathLike[st
     ``progress``: True shows a rich progress bar in simulated time; a callable gets
     ``(now, duration)`` about 200 times in the run.
     """
-    started = time.perf_counter()
-    spec = load_spec(source)
-    try:
-        world = build_world(spec)
-    except ScenarioError as exc:
-        raise ScenarioError(exc.problems, source_name(source)) from None
-    sim, duration = world.sim, spec.simulation.duration
-    times = np.arange(spec.nr_samples, dtype=np.float64) * spec.simulation.sample
-    log: list[Event] = []
-    recorder = Recorder(world.hypervisor, [name for _, name, _ in spec.instances()], times, log)
-    for name, balloon in world.balloons.items():
-        recorder.attach(name, balloon)
-    world.on_boot.append(recorder.attach)
-
-    def after(name: str) -> None:
-        if name in recorder.column and name not in world.balloons:
-            recorder.gone(name)
-        recorder.host_changed()
-
-    schedule_timeline(world, log, after)
+    run = ScenarioRun(source)
     report, close = _reporter(progress)
-    every = max(1, math.ceil(len(times) / PROGRESS_STEPS))
+    every = max(1, math.ceil(len(run.times) / PROGRESS_STEPS))
+    calls = 0
+
+    def sampled(now: float, duration: float) -> None:
+        nonlocal calls
+        if report is not None and calls % every == 0:
+            report(now, duration)
+        calls += 1
+
     try:
-        for k, t in enumerate(times.tolist()):
-            sim.run(until=t)
-            recorder.sample()
-            if report is not None and k % every == 0:
-                report(t, duration)
-        sim.run(until=duration)
+        run.advance(run.duration, sampled)
         if report is not None:
-            report(duration, duration)
+            report(run.duration, run.duration)
     finally:
         close()
-    summary = _summary(world, recorder)
-    return Result(spec, world, recorder.trace(), summary, time.perf_counter() - started)
-
+    return run.finish()

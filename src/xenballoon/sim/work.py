@@ -13,25 +13,30 @@ class DelayedWork:
     """``struct delayed_work``: queueing a pending item does nothing; it may requeue itself.
 
     The item runs as an ordinary event of the simulation, so it never runs twice at
-    once; while it runs it is no longer pending, so it can be queued again.
+    once; while it runs it is no longer pending, so it can be queued again.  It reuses
+    one `Timer` for every run (a new one only after a cancel), so a run allocates nothing.
+    Its callers hold the world's lock (`Simulation.lock`): the driver's public calls take
+    it, and events run under it.
     """
 
-    __slots__ = ("sim", "fn", "_timer", "running")
+    __slots__ = ("sim", "fn", "_timer", "running", "_run_bound")
 
     def __init__(self, sim: Simulation, fn: Callable[[], object]) -> None:
         self.sim = sim
         self.fn = fn
-        self._timer: Timer | None = None
+        self._timer = Timer(sim, 0.0, None)  # idle: not queued
         self.running = False
+        self._run_bound = self._run
 
     @property
     def pending(self) -> bool:
-        return self._timer is not None
+        return self._timer.fn is not None
 
     @property
     def expires(self) -> float | None:
         """When the pending item will run, or None."""
-        return None if self._timer is None else self._timer.when
+        timer = self._timer
+        return timer.when if timer.fn is not None else None
 
     def schedule(self, delay_jiffies: int) -> bool:
         """``schedule_delayed_work``: False (and no change) if already pending.
@@ -40,25 +45,26 @@ class DelayedWork:
         floor(now * hz)`` (``__queue_delayed_work``: ``timer->expires = jiffies + delay``);
         a delay of 0 queues the work at once.
         """
-        if self._timer is not None:
+        timer = self._timer
+        if timer.fn is not None:
             return False
         # NOTE: no argument checks (a jiffies count from the driver) for performance reasons.
         sim = self.sim
         now = sim.now
         when = now if delay_jiffies == 0 else max(now, (sim.jiffies + delay_jiffies) / sim.hz)
-        self._timer = sim.enqueue(when, self._run)
+        sim.requeue(timer, when, self._run_bound)
         return True
 
     def cancel(self) -> bool:
         """``cancel_delayed_work``: True if it was pending."""
-        if self._timer is None:
+        timer = self._timer
+        if timer.fn is None:
             return False
-        self._timer.cancel()
-        self._timer = None
+        timer.cancel()  # drops the callback at once
+        self._timer = Timer(self.sim, 0.0, None)
         return True
 
     def _run(self) -> None:
-        self._timer = None
         self.running = True
         try:
             self.fn()

@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..sim import NotifierChain, Simulation
+from ..sim import NotifierChain, Simulation, guarded
 from .xenstore import XenStore
 
 __all__ = ["Domain"]
 
 
+@guarded
 class Domain:
     """A domain: a live view of its reservation in the hypervisor.
 

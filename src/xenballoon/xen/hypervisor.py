@@ -13,7 +13,7 @@ from typing import Any
 from .. import _validate, core
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
-from ..sim import Simulation
+from ..sim import Simulation, guarded
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .cost import CostModel
 from .domain import Domain
@@ -26,6 +26,7 @@ MAX_HOST_PAGES = (1 << 32) - 2
 DOM0_NAME = "Domain-0"
 
 
+@guarded
 class Hypervisor:
     """A Xen host with ``total_pages`` frames of memory.
 
@@ -59,6 +60,7 @@ class Hypervisor:
         self._names: dict[str, Domain] = {}
         self._next_domid = 1
         self.xenstore = XenStore()
+        self.xenstore.lock = self.lock  # type: ignore[attr-defined]  # one world, one lock
         self._xs = self.xenstore.connect(0)  # the toolstack's connection
         if dom0 is not None:
             dom0 = _validate.as_count(dom0, "dom0", minimum=1, maximum=K.MAX_GFNS)

@@ -45,7 +45,8 @@ class XenstoredServer:
     """The wire protocol for ``hv.xenstore`` on Unix sockets; see the module docstring."""
 
     def __init__(self, hv: Hypervisor, socket_path: str | os.PathLike[str], *,
-                 speed: float = 1.0, guest_sockets: bool = False, tick: float = 0.01) -> None:
+                 speed: float = 1.0, guest_sockets: bool = False, tick: float = 0.01,
+                 advance: Callable[[float], object] | None = None) -> None:
         for name, value in (("speed", speed), ("tick", tick)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not math.isfinite(value) or value <= 0:
@@ -55,11 +56,17 @@ class XenstoredServer:
         self.speed = float(speed)
         self.tick = float(tick)
         self.guest_sockets = bool(guest_sockets)
+        # How the clock moves to a time: the simulation's own run, or a scenario's (which
+        # also samples its trace on the way).
+        self.advance: Callable[[float], object] = advance or self._run_sim
         self._servers: dict[int, asyncio.AbstractServer] = {}  # by the domid they serve
         self.connections: set[ClientProtocol] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.requests = 0
+
+    def _run_sim(self, until: float) -> None:
+        self.hv.sim.run(until=until)
 
     def guest_socket_path(self, domid: int) -> str:
         return f"{self.socket_path}.{domid}"
@@ -81,13 +88,15 @@ class XenstoredServer:
         loop = asyncio.get_running_loop()
         sim = self.hv.sim
         wall0, sim0 = loop.time(), sim.now
-        while not self._stopping:
+        while True:
             target = sim0 + (loop.time() - wall0) * self.speed
             if until is not None:
                 target = min(target, until)
             if target > sim.now:
-                sim.run(until=target)
-            if until is not None and sim.now >= until:
+                self.advance(target)
+            # Checked after the step: requests answered before ``stop()`` take effect at
+            # the time they came, even if it came within one tick of them.
+            if self._stopping or (until is not None and sim.now >= until):
                 return
             await asyncio.sleep(self.tick)
 

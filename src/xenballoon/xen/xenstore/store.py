@@ -19,17 +19,16 @@ Every operation takes ``tx`` (0: none), a transaction from ``transaction_start()
   or domid; ``rm("/")``.  ``InvalidType`` (a TypeError; EINVAL): an argument's type.
 - ``InvalidArgument`` with ``errno`` E2BIG: a value past the payload.
 - ``OSError`` ENOSPC: a domain past one of its quotas (nodes, watches, transactions...).
-- ``ExceptionGroup``: watch callbacks raised after a change was committed (see
-  ``watches.py``).
+- ``ExceptionGroup``: watch callbacks raised after a change was committed (``watches.py``).
 
 A refused request changes nothing.  Watches fire synchronously: once when registered
-(whatever the permissions) and then on every committed change (see ``watches.py``).  The
-special watches ``@introduceDomain`` and ``@releaseDomain`` fire on ``introduce_domain`` /
-``release_domain``, which the hypervisor calls when it creates and destroys a domain.
+(whatever the permissions) and then on every committed change.  The special watches
+``@introduceDomain``/``@releaseDomain`` fire on ``introduce_domain``/``release_domain``,
+which the hypervisor calls when it creates and destroys a domain.
 
 Unlike xenstored, a node made only as a parent (or by ``mkdir``) holds no value: ``read``
 raises ``KeyError`` where xenstored returns an empty string (``value`` tells the two apart).
-The store starts with ``/`` only (xenstored adds ``/tool/xenstored``).
+The store starts with ``/`` only.  Both classes hold the world's lock in every public call.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ import itertools
 from collections.abc import Iterable
 
 from ...errors import InvalidType
+from ...sim import guarded
 from .limits import (
     QUOTA_PERMS,
     QUOTA_TRANSACTIONS,
@@ -67,6 +67,7 @@ from .watches import Event, WatchCallback, WatchHandle, WatchTable
 __all__ = ["XenStore", "XenStoreConnection"]
 
 
+@guarded
 class XenStore:
     """An in-memory xenstored; its methods are domain 0's requests.
 
@@ -311,6 +312,7 @@ class XenStore:
 
 
 
+@guarded
 class XenStoreConnection:
     """One domain's connection to xenstored: every request is checked against permissions.
 
