@@ -4,7 +4,6 @@ the summary, and what the toolstack refuses while a scenario runs."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import subprocess
 import sys
@@ -230,13 +229,28 @@ def test_pattern_events_act_on_every_matching_domain() -> None:
         "web1": 32 * MIB, "web2": 32 * MIB, "web3": 32 * MIB, "db": 64 * MIB}
 
 
-def test_default_cost_runs_instantly_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
-    """cost = "default" runs (instantaneous until the cost model exists) and says so."""
-    data = scenario()
+def test_cost_model_default_and_table() -> None:
+    """cost = "default" is CostModel.default(); a table is CostModel(**table)."""
+    data = scenario({"at": 1, "action": "mem-set", "domain": "vm1", "size": "32MiB"})
     data["simulation"]["cost"] = "default"
-    with caplog.at_level(logging.WARNING, logger="xenballoon"):
-        run_scenario(data)
-    assert "cost model is not available yet" in caplog.text
+    result = run_scenario(data)
+    assert result.world.hypervisor.cost == xb.CostModel.default()
+    assert result.summary["domains"]["vm1"]["current_pages"] == 32 * MIB
+    data["simulation"]["cost"] = {"release_ns": 1e6}     # 1 ms per page given back
+    slow = run_scenario(data)
+    episode = slow.summary["domains"]["vm1"]["targets"][-1]
+    assert episode["set_at"] == 1.0 and episode["seconds"] > 8.0  # 8192 pages at 1 ms
+    current = slow.trace.pages["current_pages"][:, 0]
+    assert 8192 < current[5] < 16384                    # the trace shows the run midway
+
+
+def test_policy_is_attached_and_ticks() -> None:
+    """[policy] name = "static" attaches the static split to the host."""
+    data = scenario()
+    data["policy"] = {"name": "static", "interval": "1s"}
+    result = run_scenario(data)
+    assert result.world.policy.policy.name == "static"
+    assert result.world.policy.active
 
 
 def test_progress_callback_sees_simulated_time() -> None:

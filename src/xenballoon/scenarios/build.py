@@ -1,34 +1,32 @@
 """Building a world from a checked scenario: the clock, the host, its guests and balloons.
 
-Three plug points, one function each, for the parts other issues bring:
+Three plug points, one function each:
 
-- `cost_arguments`: the cost model (issue 10) as ``Hypervisor(..., cost=...)``;
-- `attach_guest_model`: workloads, swap, guest agents and self-ballooning (issue 11/12);
-- `attach_policy`: the host balancer (issue 12).
-
-Until a part exists in this version, a scenario that asks for it is refused before anything
-runs, with an error naming the key (no stand-in model); the one exception is ``cost =
-"default"``, the file default, which runs instantaneously with a logged warning.
+- `cost_arguments`: the cost model as ``Hypervisor(..., cost=...)``;
+- `attach_policy`: the host balancer (`xenballoon.policies`), ticking every ``interval``;
+- `attach_guest_model`: workloads, swap, guest agents and self-ballooning.  Not wired in
+  yet: a scenario that asks for them is refused before anything runs, with an error naming
+  the key (no stand-in model).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import policies
+from ..errors import XenBalloonError
 from ..frontend import Balloon
 from ..linux import Guest
 from ..sim import Simulation
-from ..xen import Domain, Hypervisor
+from ..xen import CostModel, Domain, Hypervisor
 from .spec import DomainSpec, PolicySpec, ScenarioError, ScenarioSpec, WorkloadEvent
 
 __all__ = ["World", "attach_guest_model", "attach_policy", "build_world", "cost_arguments"]
 
-log = logging.getLogger("xenballoon.scenarios")
 _LATER = "not available yet in this version of xenballoon"
 
 
@@ -67,22 +65,20 @@ class World:
 
 
 def cost_arguments(spec: ScenarioSpec) -> dict[str, Any]:
-    """The ``cost=`` keyword for ``Hypervisor`` (issue 10's CostModel).
-
-    Until ``xb.CostModel`` exists, ``"instant"`` and ``"default"`` both run the instantaneous
-    model (``"default"`` with a warning) and a table is refused.  When it lands this becomes
-    ``{"cost": CostModel.default() | CostModel(**table)}`` for those two cases.
-    """
+    """The ``cost=`` keyword for ``Hypervisor``: ``"instant"`` is none (the instantaneous
+    model), ``"default"`` is ``CostModel.default()``, a table is ``CostModel(**table)``."""
     cost = spec.simulation.cost
-    if cost == "default":
-        log.warning("the cost model is %s: running with instantaneous ballooning", _LATER)
-    return {}
+    if isinstance(cost, dict):
+        return {"cost": CostModel(**cost)}
+    return {} if cost == "instant" else {"cost": CostModel.default()}
 
 
 def cost_problems(spec: ScenarioSpec) -> list[tuple[str, str]]:
-    if isinstance(spec.simulation.cost, dict):
-        return [("simulation.cost", f"a table of CostModel fields is {_LATER} (issue 10); "
-                 "expected 'default' or 'instant'")]
+    """A cost table CostModel refuses, with what it says."""
+    try:
+        cost_arguments(spec)
+    except (XenBalloonError, TypeError) as exc:
+        return [("simulation.cost", f"expected a table of CostModel fields: {exc}")]
     return []
 
 
@@ -114,19 +110,27 @@ def attach_guest_model(world: World, index: int, dom: DomainSpec) -> None:
         raise ScenarioError(problems)
 
 
-def attach_policy(world: World, policy: PolicySpec | None) -> None:
-    """Start the host balancer named by ``[policy]`` (issue 12), ticking every interval.
+def make_balancer(policy: PolicySpec) -> Any:
+    """The policy ``[policy]`` names, built with its interval and its own parameters."""
+    return policies.make_policy(policy.name, interval=policy.interval, **policy.params)
 
-    Only ``"none"`` exists in this version; `build_world` refuses the others beforehand.
-    """
+
+def attach_policy(world: World, policy: PolicySpec | None) -> None:
+    """Start the host balancer named by ``[policy]``: dom0 handles on the host, a tick every
+    ``interval`` and its xenstore watches, in simulated time (`policies.attach_policy`)."""
     if policy is not None and policy.name != "none":
-        raise ScenarioError(policy_problems(policy))
+        world.policy = policies.attach_policy(world.hypervisor, make_balancer(policy))
 
 
 def policy_problems(policy: PolicySpec | None) -> list[tuple[str, str]]:
+    """A policy that cannot be built (unknown name or class, bad parameters)."""
     if policy is None or policy.name == "none":
         return []
-    return [("policy.name", f"host balancers ({policy.name!r}) are {_LATER}; expected 'none'")]
+    try:
+        make_balancer(policy)
+    except XenBalloonError as exc:
+        return [("policy", f"expected a policy and its parameters: {exc}")]
+    return []
 
 
 def unavailable(spec: ScenarioSpec) -> list[tuple[str, str]]:

@@ -81,12 +81,16 @@ class Recorder:
         self.episodes: dict[str, list[TargetEpisode]] = {name: [] for name in self.domains}
         self.balloons: dict[int, BalloonDriver] = {}
         self.dirty: set[int] = set()
+        self.busy: set[int] = set()        # a target was written; its worker may be mid-run
+        self.by_domid: dict[int, int] = {}
+        self.watch = hypervisor.xenstore.watch("/local/domain", self.node_written)
 
     # --- pushed by the world -----------------------------------------------------------------
     def attach(self, name: str, balloon: BalloonDriver) -> None:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
         self.balloons[column] = balloon
+        self.by_domid[balloon.guest.domain.domid] = column
         balloon.add_listener(lambda b: self.worker_ran(column, b))
         if balloon.hotplug:
             balloon.guest.hotplug.register_memory_notifier(
@@ -116,6 +120,18 @@ class Recorder:
                                      f"{BPState(state).name}: current {_mib(current)} of "
                                      f"target {_mib(target)} MiB"))
 
+    def node_written(self, path: str) -> None:
+        """A ``memory/target`` write: the new target starts now, and until the worker is
+        done its progress is re-read at each sample (with a cost model a run spans time)."""
+        if not path.endswith("/memory/target"):
+            return
+        column = self.by_domid.get(int(path.split("/")[3]))
+        balloon = None if column is None else self.balloons.get(column)
+        if column is not None and balloon is not None:
+            self.busy.add(column)
+            current = balloon.current_pages
+            self.note_target(column, current + balloon.credit, current)
+
     def note_target(self, column: int, target: int, current: int) -> None:
         """Open an episode for a new target; close it when current first reaches it."""
         episodes = self.episodes[self.domains[column]]
@@ -130,6 +146,7 @@ class Recorder:
         """The domain was destroyed: its columns read as not running from now on."""
         column = self.column[name]
         self.dirty.discard(column)
+        self.busy.discard(column)
         self.balloons.pop(column, None)
         self.live[:, column] = 0
         self.live_state[column] = NOT_RUNNING
@@ -145,6 +162,12 @@ class Recorder:
         for column in self.dirty:  # the domains whose worker ran since the last sample
             read_balloon(self.balloons[column], self.live, column)
         self.dirty.clear()
+        for column in tuple(self.busy):  # and those whose run may be spanning time
+            balloon = self.balloons.get(column)
+            if balloon is None or not (balloon.work_running or balloon.work_pending):
+                self.busy.discard(column)
+            else:
+                read_balloon(balloon, self.live, column)
         self.pages[:, k, :] = self.live
         self.state[k] = self.live_state
         self.host_free[k] = free
