@@ -34,7 +34,7 @@ _ELAPSED: dict[int, float] = {}
 def client(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A local cluster of 1, then 2, single-threaded worker processes."""
     with distributed.LocalCluster(n_workers=request.param, threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster, \
+                                  processes=True, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as c:
         c.wait_for_workers(request.param)
         c.run(lambda: __import__("xenballoon.sweep.runner"))   # imports are not the work

@@ -53,7 +53,7 @@ def serial() -> pd.DataFrame:
 def local_client() -> Iterator[Any]:
     """A 2-worker local Dask cluster of processes."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         yield client
 

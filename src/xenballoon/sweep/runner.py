@@ -107,7 +107,7 @@ def local_cluster(workers: int | None = None) -> Iterator[Any]:
     if n < 1:
         raise InvalidArgument(f"workers: expected at least 1, got {n}")
     with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=logging.ERROR
+                                  dashboard_address=":0", silence_logs=logging.ERROR
                                   ) as cluster, \
             distributed.Client(cluster) as client:
         yield client
