@@ -163,7 +163,7 @@ class Hypervisor:
         domain = Domain(self, self._impl, cdom, domid, name)
         self._domains[domid] = domain
         self._names[name] = domain
-        make_domain_home(self._xs, domain, config)
+        make_domain_home(self.xenstore, domain, config)
         self.xenstore.introduce_domain(domid)
         return domain
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..units import pages_to_kb
 from .domain import Domain
-from .xenstore import XenStoreConnection
+from .xenstore import NodeEntry, XenStore, XenStoreConnection
 
 __all__ = ["DomainMemory", "make_domain_home", "memory_node_path", "memory_target_path",
            "static_max_path", "xenopsd_guest_nodes"]
@@ -72,19 +72,22 @@ def static_max_path(domain: Domain) -> str:
     return memory_node_path(domain, "static-max")
 
 
-def make_domain_home(xs: XenStoreConnection, domain: Domain, memory: DomainMemory) -> None:
-    """Write the domain's nodes through dom0's connection ``xs``, with libxl's permissions."""
+def make_domain_home(xs: XenStore, domain: Domain, memory: DomainMemory) -> None:
+    """Write the domain's nodes as domain 0, with libxl's permissions, in one store step.
+
+    The same requests as mkdir + set_perms of ``~`` and ``~/memory`` (read-only to the
+    guest), of ``~/data`` (the guest's), then writes of ``name``, ``domid`` and the
+    ``memory/*`` nodes; `XenStore.make_nodes` fires the same watch events in that order.
+    """
     home, domid = domain.home, domain.domid
     readonly = ["n0", f"r{domid}"] if domid else ["n0"]
-    for path in (home, f"{home}/memory"):
-        xs.mkdir(path)
-        xs.set_perms(path, readonly)
-    xs.mkdir(f"{home}/data")
-    xs.set_perms(f"{home}/data", [f"n{domid}"])
-    xs.write(f"{home}/name", domain.name)
-    xs.write(f"{home}/domid", str(domid))
-    for node, kib in memory.nodes().items():
-        xs.write(memory_node_path(domain, node), str(kib))
+    entries: list[NodeEntry] = [(home, None, readonly), (f"{home}/memory", None, readonly),
+                                (f"{home}/data", None, [f"n{domid}"]),
+                                (f"{home}/name", domain.name, None),
+                                (f"{home}/domid", str(domid), None)]
+    entries += [(memory_node_path(domain, node), str(kib), None)
+                for node, kib in memory.nodes().items()]
+    xs.make_nodes(entries)
 
 
 def xenopsd_guest_nodes(xs: XenStoreConnection, domain: Domain) -> None:

@@ -9,6 +9,7 @@ modules use are re-exported here.
 
 from __future__ import annotations
 
+from .batch import NodeEntry
 from .limits import (
                      DOMID_FIRST_RESERVED,
                      MAX_VALUE_LEN,
@@ -39,4 +40,4 @@ __all__ = ["XenStore", "XenStoreConnection", "WatchHandle", "WatchCallback",
            "parse_perms", "format_perms", "perm_for_conn", "errno_of", "canonical_path",
            "check_value", "MAX_VALUE_LEN", "DOMID_FIRST_RESERVED", "SPECIAL_PATHS",
            "XENSTORE_PAYLOAD_MAX", "XENSTORE_ABS_PATH_MAX", "XENSTORE_REL_PATH_MAX",
-           "QUOTA_NODES", "QUOTA_WATCHES", "raised_after_commit"]
+           "QUOTA_NODES", "QUOTA_WATCHES", "raised_after_commit", "NodeEntry"]

@@ -23,9 +23,8 @@ Every operation takes ``tx`` (0: none), a transaction from ``transaction_start()
 
 A refused request changes nothing.  Watches fire synchronously: once when registered
 (whatever the permissions) and then on every committed change.  The special watches
-``@introduceDomain``/``@releaseDomain`` fire on ``introduce_domain``/``release_domain``,
-which the hypervisor calls when it creates and destroys a domain.
-
+``@introduceDomain``/``@releaseDomain`` fire on ``introduce_domain``/``release_domain``
+(the hypervisor's calls).  ``make_nodes`` is several of domain 0's requests in one step.
 Unlike xenstored, a node made only as a parent (or by ``mkdir``) holds no value: ``read``
 raises ``KeyError`` where xenstored returns an empty string (``value`` tells the two apart).
 The store starts with ``/`` only.  Both classes hold the world's lock in every public call.
@@ -39,6 +38,7 @@ from collections.abc import Iterable
 
 from ...errors import InvalidType
 from ...sim import guarded
+from .batch import NodeEntry, make_nodes
 from .limits import (
     QUOTA_PERMS,
     QUOTA_TRANSACTIONS,
@@ -69,10 +69,7 @@ __all__ = ["XenStore", "XenStoreConnection"]
 
 @guarded
 class XenStore:
-    """An in-memory xenstored; its methods are domain 0's requests.
-
-    ``connect(domid)`` gives a domain's connection, which enforces the permissions.
-    """
+    """An in-memory xenstored; its methods are domain 0's requests (see the module doc)."""
 
     def __init__(self) -> None:
         self._tree = Tree()
@@ -124,6 +121,10 @@ class XenStore:
     def transaction_end(self, tid: int, abort: bool = False) -> bool:
         """Commit (or abort) ``tid``: True, or False when the commit conflicts (EAGAIN)."""
         return self._dom0.transaction_end(tid, abort)
+
+    def make_nodes(self, entries: Iterable[NodeEntry]) -> None:
+        """Each entry's mkdir (value None) or write, then set_perms if given: one step."""
+        make_nodes(self._tree, self._watches, entries)
 
     def exists(self, path: str) -> bool:
         """``path`` holds a value (it has been written)."""
@@ -309,7 +310,6 @@ class XenStore:
     def __repr__(self) -> str:
         return (f"<XenStore {len(self._tree.nodes)} nodes, {len(self._watches)} watches, "
                 f"{len(self._transactions)} transactions>")
-
 
 
 @guarded

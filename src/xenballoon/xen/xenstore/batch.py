@@ -1,0 +1,58 @@
+"""Several of domain 0's mkdir/write/set_perms requests as one step (libxl's domain home).
+
+libxl writes a new domain's nodes in one transaction (``libxl_create.c``); `make_nodes`
+does what the same requests one by one do (same nodes, generations, owner counts and
+watch events, each fired right after its request as before), but checks every path, value
+and permission list first, so bad input changes nothing, and skips the per-request
+lock, path and transaction handling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .limits import canonical_path, check_value
+from .permissions import Perms, parse_perms
+from .tree import Tree
+from .watches import Event, WatchTable
+
+__all__ = ["NodeEntry", "make_nodes"]
+
+# (path, value or None for a mkdir, perms or None to keep the inherited ones)
+NodeEntry = tuple[str, "str | None", "Sequence[str] | None"]
+
+
+def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) -> None:
+    """Domain 0's ``mkdir``/``write`` of each entry, then its ``set_perms`` when given."""
+    checked: list[tuple[str, str | None, Perms | None]] = []
+    for path, value, perms in entries:
+        path = canonical_path(path)
+        if value is not None:
+            check_value(0, path, value)
+        checked.append((path, value, None if perms is None else parse_perms(perms)))
+    nodes, owned = tree.nodes, tree.owned
+    for path, value, new in checked:
+        node = nodes.get(path)
+        events: list[Event] = []
+        if node is None:
+            node = tree.create(0, path, None)
+            if value is None:
+                events.append((path, False, (node.perms,)))
+        elif value is not None:
+            node = tree.changing(path, None)
+        if value is not None:
+            node.value = value
+            events.append((path, False, (node.perms,)))
+        if events:
+            watches.fire(events)
+        if new is not None:  # a watch callback may have removed it: set_perms's KeyError
+            node = nodes.get(path)
+            if node is None:
+                raise KeyError(path)
+            old = node.perms
+            if new[0][0] != old[0][0]:
+                owned[old[0][0]] = owned.get(old[0][0], 0) - 1
+                owned[new[0][0]] = owned.get(new[0][0], 0) + 1
+            node = tree.changing(path, None)
+            node.perms = new
+            watches.fire([(path, False, (old, new))])
