@@ -18,7 +18,7 @@ from ..toolstack import xl
 from ..trace.io import Event
 from ..units import KIB_PER_PAGE
 from ..xen import Domain
-from .build import World
+from .build import World, make_workload
 from .checks import matching
 from .spec import EventSpec
 from .values import format_pages
@@ -78,6 +78,19 @@ def fault(world: World, event: Any, name: str) -> str:
     return f"next {event.count} page allocation(s) of the driver fail"
 
 
+def workload(world: World, event: Any, name: str) -> str:
+    """The domain's programs change: its guest runs the new workload from now on."""
+    _running(world, name)
+    guest = world.guests[name]
+    index, _ = world.declared[name]
+    new = make_workload(event.workload, world.spec.simulation.seed + index)
+    if new is None:
+        guest.stop_workload()
+        return "no workload"
+    guest.run_workload(new, interval=event.workload.interval)
+    return f"{event.workload.kind} workload"
+
+
 Handler = Callable[[World, Any, str], str]
 ACTIONS: dict[str, Handler] = {
     "mem-set": mem_set,
@@ -86,7 +99,7 @@ ACTIONS: dict[str, Handler] = {
     "destroy": destroy,
     "tenant": tenant,
     "fault": fault,
-    # "workload": the guest memory model's (build.unavailable refuses it until then)
+    "workload": workload,
 }
 
 
