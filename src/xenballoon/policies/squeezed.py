@@ -347,6 +347,20 @@ class Squeezed(PolicyBase):
         kb = self.free_memory_range(min_kb, max_kb)
         return self._reserve(kb), kb
 
+    def reserve_steps(self, kb: int) -> Steps[str]:
+        """`reserve_memory` as steps, for a caller inside the simulation (`run_async`), as
+        xenopsd's VM start runs while the host goes on: wait for the lock, free ``kb`` KiB
+        (raising `SqueezedError` as `reserve_memory` does), hold it; the reservation id."""
+        kb = _kb(kb, "kb")
+        while self.busy:
+            yield self.wait
+        self.busy = True
+        try:
+            yield from self._free_steps(kb)
+        finally:
+            self.busy = False
+        return self._reserve(kb)
+
     def _reserve(self, kb: int) -> str:
         self._next_reservation += 1
         reservation = f"reservation-{self._next_reservation}"

@@ -24,6 +24,7 @@ from ..linux import Guest, attach_agent, workloads
 from ..linux.workloads import Workload
 from ..sim import Simulation
 from ..xen import CostModel, Domain, Hypervisor
+from ..xen.libxl import xenopsd_guest_nodes
 from .spec import DomainSpec, PolicySpec, ScenarioError, ScenarioSpec, WorkloadEvent
 
 __all__ = ["World", "attach_guest_model", "attach_policy", "build_world", "cost_arguments",
@@ -45,6 +46,8 @@ class World:
     declared: dict[str, tuple[int, DomainSpec]] = field(default_factory=dict)
     agents: dict[str, Any] = field(default_factory=dict)
     selfballoons: dict[str, SelfBalloon] = field(default_factory=dict)
+    # log(domain, action, detail): an outcome that arrives after its event (the timeline's)
+    log: Callable[[str, str, str], object] = lambda *_: None
 
     def __post_init__(self) -> None:
         self.declared = {name: (i, dom) for i, name, dom in self.spec.instances()}
@@ -55,7 +58,9 @@ class World:
         Raises ``OutOfMemory`` (nothing changed) when the host lacks the frames.
         """
         index, dom = self.declared[name]
-        domain = self.hypervisor.create_domain(dom.memory, maxmem=dom.static_max, name=name)
+        domain = self.hypervisor.create_domain(dom.memory, maxmem=dom.static_max, name=name,
+                                               dynamic_min=dom.dynamic_min,
+                                               dynamic_max=dom.dynamic_max)
         guest = Guest(domain, pv=dom.type == "pv")
         balloon = Balloon(guest, hotplug=dom.hotplug)
         self.guests[name], self.balloons[name] = guest, balloon
@@ -136,19 +141,17 @@ def guest_model_problems(index: int, dom: DomainSpec, where: str | None = None) 
     return problems
 
 
-# What each agent's toolstack lets the guest write (research/guest-agents-and-nodes.md):
-# qubesd creates memory/meminfo owned by the domain (qubesvm.py create_xs_entries); xenopsd
-# makes control/feature-balloon the guest's (xenopsd/xc/domain.ml, the control/ nodes).
-AGENT_NODES = {"qmemman": ("memory/meminfo",), "xapi": ("control/feature-balloon",)}
-
-
 def grant_agent_nodes(hv: Hypervisor, domain: Domain, agent: str) -> None:
-    """Create the nodes the toolstack running ``agent`` gives the guest write access to."""
-    for node in AGENT_NODES.get(agent, ()):
-        path = f"{domain.home}/{node}"
-        if path not in hv.xenstore:
-            hv.xenstore.write(path, "")
+    """What the toolstack that reads ``agent`` lets the guest write: qubesd creates
+    ``memory/meminfo`` owned by the domain (``qubesvm.py`` ``create_xs_entries``) for the
+    meminfo-writer; xenopsd makes ``~/control`` and ``~/data`` the guest's own
+    (`xenopsd_guest_nodes`) for xe-daemon."""
+    if agent == "qmemman":
+        path = f"{domain.home}/memory/meminfo"
+        hv.xenstore.write(path, "")
         hv.xenstore.set_perms(path, [f"n{domain.domid}"])
+    elif agent == "xapi":
+        xenopsd_guest_nodes(hv.xenstore.connect(0), domain)
 
 
 def attach_guest_model(world: World, name: str) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidArgument, XenBalloonError
+from ..policies.base import Steps, run_async
 from ..toolstack import xl
 from ..trace.io import Event
 from ..units import KIB_PER_PAGE
@@ -44,8 +45,35 @@ def mem_max(world: World, event: Any, name: str) -> str:
 
 
 def create(world: World, event: Any, name: str) -> str:
-    balloon = world.boot(name)
-    return f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+    """Boot the domain; under a balancer with reservations (squeezed), first reserve its
+    boot memory as xenopsd's VM start does, then boot it on the reservation, or log the
+    refusal (e.g. ``DomainsRefusedToCooperate``) when the others do not balloon down."""
+    attachment = world.policy
+    reserve = getattr(getattr(attachment, "policy", None), "reserve_steps", None)
+    if reserve is None:
+        balloon = world.boot(name)
+        return f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+    _, dom = world.declared[name]
+    balancer = attachment.policy
+
+    def start() -> Steps[None]:
+        try:
+            reservation = yield from reserve(dom.memory * KIB_PER_PAGE)
+        except XenBalloonError as exc:
+            world.log(name, "create", f"refused: {type(exc).__name__}: {exc}")
+            return
+        try:
+            balloon = world.boot(name)
+        except XenBalloonError as exc:
+            balancer.delete_reservation(reservation)
+            world.log(name, "create", f"refused: {exc}")
+            return
+        balancer.transfer_reservation_to_domain(reservation, balloon.guest.domain.domid)
+        world.log(name, "create", f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+                  f" on {balancer.name}'s {reservation}")
+
+    run_async(attachment.clock, start())
+    return f"asks {balancer.name} to reserve {format_pages(dom.memory)}"
 
 
 def destroy(world: World, event: Any, name: str) -> str:
@@ -121,6 +149,13 @@ def schedule_timeline(world: World, log: list[Event],
 
     ``after(domain)`` runs after each event on each domain, e.g. for the recorder.
     """
+
+    def later(name: str, action: str, detail: str) -> None:
+        log.append(Event(world.sim.now, name, action, detail))
+        if after is not None:
+            after(name)
+
+    world.log = later
 
     def fire(event: EventSpec) -> None:
         handler = ACTIONS[event.action]
