@@ -58,9 +58,13 @@ class World:
         Raises ``OutOfMemory`` (nothing changed) when the host lacks the frames.
         """
         index, dom = self.declared[name]
-        domain = self.hypervisor.create_domain(dom.memory, maxmem=dom.static_max, name=name,
-                                               dynamic_min=dom.dynamic_min,
-                                               dynamic_max=dom.dynamic_max)
+        # A dynamic range is written whole, as xenopsd does (default: memory .. maxmem).
+        ranged = dom.dynamic_min is not None or dom.dynamic_max is not None
+        dmin = dom.memory if dom.dynamic_min is None else dom.dynamic_min
+        dmax = dom.static_max if dom.dynamic_max is None else dom.dynamic_max
+        domain = self.hypervisor.create_domain(
+            dom.memory, maxmem=dom.static_max, name=name,
+            dynamic_min=dmin if ranged else None, dynamic_max=dmax if ranged else None)
         guest = Guest(domain, pv=dom.type == "pv")
         balloon = Balloon(guest, hotplug=dom.hotplug)
         self.guests[name], self.balloons[name] = guest, balloon
