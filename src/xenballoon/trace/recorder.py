@@ -93,6 +93,8 @@ class Recorder:
         self.totals = np.zeros((len(GUEST_TOTALS), d), dtype=np.float64)
         self.reader: VmStatReader | None = None
         self.reader_columns: slice | np.ndarray = slice(None)
+        self.stepping = False     # some guest runs a workload: its counters move every step
+        self.guests_moved = True  # a worker ran since the last read
         self.watch = hypervisor.xenstore.watch("/local/domain", self.node_written)
 
     # --- pushed by the world -----------------------------------------------------------------
@@ -123,6 +125,7 @@ class Recorder:
         state = int(balloon.state)
         self.live_state[column] = state
         self.dirty.add(column)
+        self.guests_moved = True
         current = balloon.current_pages
         target = current + balloon.credit
         self.note_target(column, target, current)
@@ -164,19 +167,25 @@ class Recorder:
         self.live_state[column] = NOT_RUNNING
 
     def host_changed(self) -> None:
+        """After a timeline event (it may have changed a workload): re-check the guests."""
+        self.reader = None
         self.min_free_pages = min(self.min_free_pages, self.hv.free_pages)
 
     # --- pulled at each sample ---------------------------------------------------------------
     def read_guests(self) -> None:
-        """The guest model's metrics and totals of every running guest, in one core call."""
+        """The guest model's metrics and totals of every running guest, in one core call;
+        skipped when no guest runs a workload and no worker ran since the last read."""
         if self.reader is None:
             columns = sorted(self.balloons)
             # every domain running (the common case): a slice, cheaper than fancy indexing
             self.reader_columns = slice(None) if len(columns) == len(self.domains) else \
                 np.array(columns, dtype=np.intp)
             self.reader = VmStatReader([self.balloons[c].guest for c in columns])
-        if not self.reader.guests:
-            return
+            self.stepping = any(g.workload is not None for g in self.reader.guests)
+            self.guests_moved = True
+        if not (self.stepping or self.guests_moved) or not self.reader.guests:
+            return  # nothing moved the guests' counters since the last read
+        self.guests_moved = False
         stats, at = self.reader.read(), self.reader_columns
         for row, name in enumerate(GUEST_METRICS, start=GUEST_ROWS):
             self.live[row, at] = stats[name]
