@@ -227,6 +227,24 @@ def test_workload_event_changes_the_demand() -> None:
         (e.domain, e.action, e.detail) for e in result.events]
 
 
+def test_guest_model_keys_are_wired_into_the_guests() -> None:
+    """swap sizes the swap device; each agent writes the node its toolstack lets it write
+    (qmemman: memory/meminfo, xapi: control/feature-balloon); selfballoon takes its knobs."""
+    spec = {"simulation": {"duration": 2, "cost": "instant"}, "host": {"memory": "1GiB"},
+            "domain": [{"name": "q", "memory": "128MiB", "agent": "qmemman", "swap": "64MiB",
+                        "workload": {"kind": "constant", "anon": "32MiB"}},
+                       {"name": "x", "memory": "128MiB", "agent": "xapi",
+                        "selfballoon": {"interval": 2, "reserved_mb": 16}}]}
+    world = run_scenario(spec).world
+    store = world.hypervisor.xenstore
+    q, x = world.guests["q"], world.guests["x"]
+    assert q.swap_pages == 64 * MIB and x.swap_pages == 0
+    assert store.read(f"{q.domain.home}/memory/meminfo") == str(32 * 1024)  # used KiB
+    assert store.read(f"{x.domain.home}/control/feature-balloon") == "1"
+    assert (world.selfballoons["x"].interval, world.selfballoons["x"].reserved_mb) == (2, 16)
+    assert "q" not in world.selfballoons
+
+
 def test_random_walk_is_the_same_for_the_same_seed() -> None:
     """A random walk without its own seed takes [simulation] seed + the domain's index."""
     def run(seed: int) -> list[int]:
