@@ -77,10 +77,13 @@ CASES = [
      '[[domain.workload.parts]]\nkind = "constant"\nanon = "1M"\n'
      '[[domain.workload.parts]]\nkind = "step"\nat = "1m"\nanon_after = "many"\n',
      "domain[0].workload.parts[1].anon_after", "expected a size"),
-    ("workload-later", OK + '[domain.workload]\nkind = "step"\nat = "30s"\nanon = "1M"\n',
-     "domain[0].workload", "workloads are not available yet"),
-    ("agent-later", OK + 'agent = "qmemman"\n', "domain[0].agent", "not available yet"),
-    ("swap-later", OK + 'swap = "1GiB"\n', "domain[0].swap", "swap are not available yet"),
+    ("workload-walk-range", OK + '[domain.workload]\nkind = "random-walk"\nstep = "1M"\n'
+     'min = "2M"\nmax = "1M"\n', "domain[0].workload", "must be at least min"),
+    ("workload-trace-missing", OK + '[domain.workload]\nkind = "trace"\n'
+     'path = "/nonexistent/demand.csv"\n', "domain[0].workload", "No such file"),
+    ("agent-name", OK + 'agent = "vmtoolsd"\n', "domain[0].agent", "'none', 'qmemman' or"),
+    ("selfballoon-knob", OK + 'selfballoon = { interval = 0 }\n',
+     "domain[0].selfballoon.interval", "expected at least 1, got 0"),
     ("policy-name", OK + '[policy]\nname = "my policy"\n', "policy.name",
      "'none', 'static', 'squeezed', 'qmemman' or 'package.module:Class'"),
     ("policy-class", OK + '[policy]\nname = "nosuch.module:Policy"\n', "policy",
@@ -108,9 +111,10 @@ CASES = [
      "event[0].domain", "required for fault = 'page-alloc'"),
     ("fault-kind", OK + event('at = 1\naction = "fault"\nfault = "cosmic-ray"'),
      "event[0].fault", "expected 'increase-reservation' or 'page-alloc'"),
-    ("workload-event-later", OK + event('at = 1\naction = "workload"\ndomain = "vm1"\n'
-                                        'workload = { kind = "constant" }'),
-     "event[0].action", "workload changes are not available yet"),
+    ("workload-event-range", OK + event('at = 1\naction = "workload"\ndomain = "vm1"\n'
+                                        'workload = { kind = "random-walk", step = "1M", '
+                                        'min = "2M", max = "1M" }'),
+     "event[0].workload", "must be at least min"),
     ("not-toml", "[simulation\nduration = 1", "(file)", "not valid TOML"),
 ]
 

@@ -4,6 +4,7 @@ the summary, and what the toolstack refuses while a scenario runs."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -63,9 +64,31 @@ def thousand_guests(s: Summary) -> None:
     assert s["host"]["free_pages"] == 5 * 1024 * MIB - 1000 * 4 * MIB
 
 
+def qmemman_anonymous(s: Summary) -> None:
+    anon = s["domains"]["anon"]
+    assert anon["current_pages"] == 500 * MIB > anon["target_pages"]  # never moved
+    assert anon["pswpout"] > 0 and anon["oom_kills"] == 0  # all anonymous, some swapped
+
+
+def squeezed_vm_start(s: Summary) -> None:
+    d = s["domains"]
+    assert d["new"]["state"] == "not running"
+    assert {d[n]["state"] for n in ("db1", "db2")} == {"ECANCELED"}
+    assert all(d[n]["current_pages"] > 700 * MIB for n in ("db1", "db2"))
+
+
+def selfballoon_spike(s: Summary) -> None:
+    d = s["domains"]
+    assert d["self"]["oom_kills"] == 1 and d["self"]["pswpout"] > 0
+    assert d["self"]["current_pages"] < 512 * MIB
+    assert d["plain"]["oom_kills"] == 0 and d["plain"]["unmet_anon_page_seconds"] == 0
+    assert d["plain"]["current_pages"] == 1024 * MIB
+
+
 CHECKS: dict[str, Callable[[Summary], None]] = {
     "demo": demo, "host-oom-deflate": host_oom_deflate, "hotplug-growth": hotplug_growth,
-    "thousand-guests": thousand_guests}
+    "thousand-guests": thousand_guests, "qmemman-anonymous": qmemman_anonymous,
+    "squeezed-vm-start": squeezed_vm_start, "selfballoon-spike": selfballoon_spike}
 
 
 @pytest.fixture(scope="module")
@@ -134,18 +157,104 @@ def test_hotplug_guest_grows_past_boot_memory(ran: dict[str, Result]) -> None:
     assert result.world.balloons["hotplug"].stats.total_pages == 512 * MIB + 8 * 32768
 
 
-def test_thousand_guests_some_give_up_under_the_batch_job(ran: dict[str, Result]) -> None:
-    """Of the 556 guests vm[1-5]* asking for 1 MiB back with 128 MiB free, 128 get it and
-    428 give up (ECANCELED); after the targets are written again at 30 min, all have it."""
+def test_thousand_guests_some_give_up_when_static_resplits(ran: dict[str, Result]) -> None:
+    """The batch job's arrival at 10 min makes the static policy write every guest's 4 MiB
+    share with 128 MiB free: 128 get it, 872 give up (ECANCELED); rewriting vm[1-5]*'s
+    targets at 30 min brings those 472 back, the other 400 wait for 45 min."""
     result = ran["thousand-guests"]
     trace = result.trace
     asked = [i for i, n in enumerate(trace.domains) if n[2] in "12345"]
     k = sample_at(result, 20 * 60)
     assert len(asked) == 556
-    assert (trace.state[k, asked] == xb.BPState.ECANCELED).sum() == 428
-    assert (trace.pages["current_pages"][k, asked] == 4 * MIB).sum() == 128
+    assert (trace.state[k] == xb.BPState.ECANCELED).sum() == 872
+    assert (trace.pages["current_pages"][k] == 4 * MIB).sum() == 128
     after = trace.pages["current_pages"][sample_at(result, 31 * 60)]
     assert set(after[asked].tolist()) == {4 * MIB}
+    assert (after == 3 * MIB).sum() == 400
+    assert result.world.policy.policy.name == "static"
+
+
+def test_qmemman_logs_that_the_anonymous_guest_refused(caplog: pytest.LogCaptureFixture) \
+        -> None:
+    """qmemman asks "anon" (domid 2) to balloon down at 10 s; it does not move a page."""
+    with caplog.at_level(logging.WARNING, logger="xenballoon.qmemman"):
+        result = run_scenario(examples.path("qmemman-anonymous"))
+    refused = [r.getMessage() for r in caplog.records
+               if "VM refused to give back requested memory" in r.getMessage()]
+    assert refused and all(m.startswith("dom 2:") for m in refused)
+    k = sample_at(result, 20.0)
+    anon = result.trace.domains.index("anon")
+    assert result.trace.pages["current_pages"][k, anon] == 500 * MIB
+    assert result.trace.pages["swap_used"][k, anon] > 0
+
+
+def test_squeezed_refuses_the_vm_start_after_its_stuck_timeout(ran: dict[str, Result]) -> None:
+    """The start asked at 20 s waits for the balance thread, then the two guests do not move
+    for 5 s: DomainsRefusedToCooperate names both (domids 1, 2) at 27 s."""
+    creates = [(e.time, e.detail) for e in ran["squeezed-vm-start"].events
+               if e.action == "create"]
+    assert creates == [(20.0, "asks squeezed to reserve 1 GiB"),
+                       (27.0, "refused: DomainsRefusedToCooperate: "
+                              "Domains_refused_to_cooperate: [1, 2]")]
+
+
+def test_selfballooned_guest_swaps_then_is_oom_killed_in_the_spike(
+        ran: dict[str, Result]) -> None:
+    """Before the spike "self" holds about 400 MiB; during the ramp it swaps; by 70 s the
+    OOM killer has killed its workload; "plain" keeps every page of its demand."""
+    result = ran["selfballoon-spike"]
+    pages = result.trace.pages
+    before, during, after = (sample_at(result, t) for t in (59.0, 65.0, 70.0))
+    assert pages["current_pages"][before, 0] < 420 * MIB
+    assert pages["swap_used"][during, 0] > 0 and pages["oom_kills"][before, 0] == 0
+    assert pages["oom_kills"][after, 0] == 1 and pages["anon_pages"][after, 0] == 0
+    assert pages["anon_pages"][after, 1] == 700 * MIB and pages["oom_kills"][after, 1] == 0
+
+
+def test_workload_event_changes_the_demand() -> None:
+    """A ``workload`` event replaces the domain's workload from its time on."""
+    spec = {"simulation": {"duration": 20, "cost": "instant"}, "host": {"memory": "1GiB"},
+            "domain": [{"name": "vm1", "memory": "512MiB", "workload":
+                        {"kind": "constant", "anon": "100MiB", "file": "50MiB"}}],
+            "event": [{"at": 10, "action": "workload", "domain": "vm1",
+                       "workload": {"kind": "constant", "anon": "300MiB"}}]}
+    result = run_scenario(spec)
+    pages = result.trace.pages
+    assert pages["anon_pages"][sample_at(result, 9.0), 0] == 100 * MIB
+    assert pages["file_pages"][sample_at(result, 9.0), 0] == 50 * MIB
+    assert pages["anon_pages"][sample_at(result, 11.0), 0] == 300 * MIB
+    assert ("vm1", "workload", "constant workload") in [
+        (e.domain, e.action, e.detail) for e in result.events]
+
+
+def test_guest_model_keys_are_wired_into_the_guests() -> None:
+    """swap sizes the swap device; each agent writes the node its toolstack lets it write
+    (qmemman: memory/meminfo, xapi: control/feature-balloon); selfballoon takes its knobs."""
+    spec = {"simulation": {"duration": 2, "cost": "instant"}, "host": {"memory": "1GiB"},
+            "domain": [{"name": "q", "memory": "128MiB", "agent": "qmemman", "swap": "64MiB",
+                        "workload": {"kind": "constant", "anon": "32MiB"}},
+                       {"name": "x", "memory": "128MiB", "agent": "xapi",
+                        "selfballoon": {"interval": 2, "reserved_mb": 16}}]}
+    world = run_scenario(spec).world
+    store = world.hypervisor.xenstore
+    q, x = world.guests["q"], world.guests["x"]
+    assert q.swap_pages == 64 * MIB and x.swap_pages == 0
+    assert store.read(f"{q.domain.home}/memory/meminfo") == str(32 * 1024)  # used KiB
+    assert store.read(f"{x.domain.home}/control/feature-balloon") == "1"
+    assert (world.selfballoons["x"].interval, world.selfballoons["x"].reserved_mb) == (2, 16)
+    assert "q" not in world.selfballoons
+
+
+def test_random_walk_is_the_same_for_the_same_seed() -> None:
+    """A random walk without its own seed takes [simulation] seed + the domain's index."""
+    def run(seed: int) -> list[int]:
+        spec = {"simulation": {"duration": 30, "cost": "instant", "seed": seed},
+                "host": {"memory": "1GiB"},
+                "domain": [{"name": "vm", "count": 2, "memory": "256MiB", "workload":
+                            {"kind": "random-walk", "anon": "64MiB", "step": "4MiB"}}]}
+        return run_scenario(spec).trace.pages["anon_pages"][:, 0].tolist()
+
+    assert run(1) == run(1) != run(2)
 
 
 def test_dict_and_file_give_the_same_run() -> None:

@@ -63,6 +63,12 @@ def events_table(events: list[Event]) -> Table:
     return table
 
 
+def styled(state: str) -> str:
+    """A domain's state in its colour (no markup for states without one, "not running")."""
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state}[/]" if style else escape(state)
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     """A run's domains: one row each, or one per balloon state when there are many."""
     domains = summary["domains"]
@@ -74,7 +80,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             table.add_column(col, justify="left" if col in ("domain", "state") else "right")
         for name, d in domains.items():
             seconds = d["time_to_target"]
-            table.add_row(name, f"[{_STATE_STYLE.get(d['state'], '')}]{d['state']}[/]",
+            table.add_row(name, styled(d["state"]),
                           mib(d["current_pages"]), mib(d["target_pages"]),
                           mib(d["balloon_pages"]),
                           "not reached" if seconds is None else f"{seconds:g}",
@@ -87,7 +93,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             groups.setdefault(d["state"], []).append(d)
         for state, rows in sorted(groups.items()):
             times = [r["time_to_target"] for r in rows if r["time_to_target"] is not None]
-            table.add_row(f"[{_STATE_STYLE.get(state, '')}]{state}[/]", f"{len(rows):,}",
+            table.add_row(styled(state), f"{len(rows):,}",
                           mib(sum(r["current_pages"] for r in rows)),
                           mib(sum(r["target_pages"] for r in rows)),
                           f"{sum(r['current_pages'] != r['target_pages'] for r in rows):,}",

@@ -149,12 +149,8 @@ class Squeezed(PolicyBase):
                  uncooperative_after: float = 20.0, two_phase: bool = True,
                  inaccuracy_compensation: bool = True) -> None:
         super().__init__(interval=interval)
-        for name, value in (("target_host_free_kb", target_host_free_kb),
-                            ("tolerance_kb", tolerance_kb)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidArgument(f"{name} must be a non-negative integer (KiB), got {value!r}")
-        self.target_host_free_kb = target_host_free_kb
-        self.tolerance_kb = tolerance_kb
+        self.target_host_free_kb = _kb(target_host_free_kb, "target_host_free_kb")
+        self.tolerance_kb = _kb(tolerance_kb, "tolerance_kb")
         self.wait = check_interval(wait) or 1.0
         self.stuck_after = check_interval(stuck_after) or 5.0
         self.uncooperative_after = check_interval(uncooperative_after) or 20.0
@@ -291,15 +287,18 @@ class Squeezed(PolicyBase):
             yield self.wait
 
     # --- the memory API (blocking) ----------------------------------------------------------
-    def _locked(self, steps: Steps[Any]) -> Any:
-        """Run ``steps`` holding the one lock, waiting for a background balance first."""
+    def _lock_steps(self, steps: Steps[Any]) -> Steps[Any]:
+        """``steps`` holding the one lock, after waiting for a background balance."""
         while self.busy:
-            self.clock.sleep(self.wait)
+            yield self.wait
         self.busy = True
         try:
-            return run_blocking(self.clock, steps)
+            return (yield from steps)
         finally:
             self.busy = False
+
+    def _locked(self, steps: Steps[Any]) -> Any:
+        return run_blocking(self.clock, self._lock_steps(steps))
 
     def _free_steps(self, kb: int) -> Steps[int]:
         required = kb + self.target_host_free_kb
@@ -338,8 +337,11 @@ class Squeezed(PolicyBase):
 
     def reserve_memory(self, kb: int) -> str:
         """Free ``kb`` KiB and hold it for a VM about to start; the reservation id."""
-        kb = _kb(kb, "kb")
-        self.free_memory(kb)
+        return str(run_blocking(self.clock, self.reserve_steps(kb)))
+
+    def reserve_steps(self, kb: int) -> Steps[str]:
+        """`reserve_memory` as steps, for callers inside the simulation (`run_async`)."""
+        yield from self._lock_steps(self._free_steps(_kb(kb, "kb")))
         return self._reserve(kb)
 
     def reserve_memory_range(self, min_kb: int, max_kb: int) -> tuple[str, int]:

@@ -4,9 +4,8 @@ Three plug points, one function each:
 
 - `cost_arguments`: the cost model as ``Hypervisor(..., cost=...)``;
 - `attach_policy`: the host balancer (`xenballoon.policies`), ticking every ``interval``;
-- `attach_guest_model`: workloads, swap, guest agents and self-ballooning.  Not wired in
-  yet: a scenario that asks for them is refused before anything runs, with an error naming
-  the key (no stand-in model).
+- `attach_guest_model`: the domain's swap, workload (`make_workload`), guest agent (with the
+  xenstore nodes its toolstack lets it write) and self-ballooning.
 """
 
 from __future__ import annotations
@@ -20,15 +19,16 @@ import numpy as np
 from .. import policies
 from ..errors import XenBalloonError
 from ..frontend import Balloon
-from ..linux import Guest
+from ..frontend.selfballoon import SelfBalloon
+from ..linux import Guest, attach_agent, workloads
+from ..linux.workloads import Workload
 from ..sim import Simulation
 from ..xen import CostModel, Domain, Hypervisor
+from ..xen.libxl import xenopsd_guest_nodes
 from .spec import DomainSpec, PolicySpec, ScenarioError, ScenarioSpec, WorkloadEvent
 
-__all__ = ["World", "attach_guest_model", "attach_policy", "build_world", "cost_arguments"]
-
-_LATER = "not available yet in this version of xenballoon"
-
+__all__ = ["World", "attach_guest_model", "attach_policy", "build_world", "cost_arguments",
+           "make_workload"]
 
 @dataclass
 class World:
@@ -44,6 +44,10 @@ class World:
     policy: Any = None
     on_boot: list[Callable[[str, Balloon], object]] = field(default_factory=list)
     declared: dict[str, tuple[int, DomainSpec]] = field(default_factory=dict)
+    agents: dict[str, Any] = field(default_factory=dict)
+    selfballoons: dict[str, SelfBalloon] = field(default_factory=dict)
+    # log(domain, action, detail): an outcome that arrives after its event (the timeline's)
+    log: Callable[[str, str, str], object] = lambda *_: None
 
     def __post_init__(self) -> None:
         self.declared = {name: (i, dom) for i, name, dom in self.spec.instances()}
@@ -54,11 +58,17 @@ class World:
         Raises ``OutOfMemory`` (nothing changed) when the host lacks the frames.
         """
         index, dom = self.declared[name]
-        domain = self.hypervisor.create_domain(dom.memory, maxmem=dom.static_max, name=name)
+        # A dynamic range is written whole, as xenopsd does (default: memory .. maxmem).
+        ranged = dom.dynamic_min is not None or dom.dynamic_max is not None
+        dmin = dom.memory if dom.dynamic_min is None else dom.dynamic_min
+        dmax = dom.static_max if dom.dynamic_max is None else dom.dynamic_max
+        domain = self.hypervisor.create_domain(
+            dom.memory, maxmem=dom.static_max, name=name,
+            dynamic_min=dmin if ranged else None, dynamic_max=dmax if ranged else None)
         guest = Guest(domain, pv=dom.type == "pv")
         balloon = Balloon(guest, hotplug=dom.hotplug)
-        attach_guest_model(self, index, dom)
         self.guests[name], self.balloons[name] = guest, balloon
+        attach_guest_model(self, name)
         for callback in tuple(self.on_boot):
             callback(name, balloon)
         return balloon
@@ -82,32 +92,87 @@ def cost_problems(spec: ScenarioSpec) -> list[tuple[str, str]]:
     return []
 
 
+def make_workload(spec: Any, seed: int) -> Workload | None:
+    """The `xenballoon.linux.workloads` object for a ``[domain.workload]`` table (sizes are
+    pages and times seconds already: `spec` converted them); ``kind = "none"``: None.
+
+    A random walk without its own ``seed`` takes ``seed`` (the scenario's seed plus the
+    domain's index), so a run is the same for the same scenario seed.
+    """
+    kind, anon, file = spec.kind, spec.anon, spec.file
+    if kind == "none":
+        return None
+    if kind == "constant":
+        return workloads.Constant(anon, file)
+    if kind == "step":
+        return workloads.Step(anon, file, at=spec.at, anon_after=spec.anon_after,
+                              file_after=spec.file_after)
+    if kind == "ramp":
+        return workloads.Ramp(anon, file, at=spec.at, over=spec.over, anon_to=spec.anon_to,
+                              file_to=spec.file_to)
+    if kind == "periodic":
+        return workloads.Periodic(anon, file, period=spec.period, amplitude=spec.amplitude,
+                                  shape=spec.shape)
+    if kind == "random-walk":
+        return workloads.RandomWalk(anon, file, step=spec.step, min=spec.min, max=spec.max,
+                                    seed=seed if spec.seed is None else spec.seed,
+                                    every=spec.interval)
+    if kind == "trace":
+        replay = workloads.Replay.from_csv(spec.path, loop=spec.loop)
+        return replay if not (anon or file) else \
+            workloads.Composite([replay], anon=anon, file=file)
+    parts = [make_workload(part, seed + i) for i, part in enumerate(spec.parts)]
+    return workloads.Composite([p for p in parts if p is not None] or
+                               [workloads.Constant()], anon=anon, file=file)
+
+
+def workload_problems(spec: Any, where: str, seed: int = 0) -> list[tuple[str, str]]:
+    """A workload table its class refuses (a trace file that cannot be read, a bad range)."""
+    try:
+        make_workload(spec, seed)
+    except (XenBalloonError, OSError, ValueError) as exc:
+        return [(where, f"expected a workload its class accepts: {exc}")]
+    return []
+
+
 def guest_model_problems(index: int, dom: DomainSpec, where: str | None = None) \
         -> list[tuple[str, str]]:
-    """What a domain asks of the guest memory model that this version cannot run."""
+    """What a domain asks of the guest memory model that cannot be built, with its key."""
     where = where or f"domain[{index}]"
-    asked = []
-    if dom.workload is not None and dom.workload.kind != "none":
-        asked.append((f"{where}.workload", "workloads"))
+    problems = []
+    if dom.workload is not None:
+        problems += workload_problems(dom.workload, f"{where}.workload")
+    return problems
+
+
+def grant_agent_nodes(hv: Hypervisor, domain: Domain, agent: str) -> None:
+    """What the toolstack that reads ``agent`` lets the guest write: qubesd creates
+    ``memory/meminfo`` owned by the domain (``qubesvm.py`` ``create_xs_entries``) for the
+    meminfo-writer; xenopsd makes ``~/control`` and ``~/data`` the guest's own
+    (`xenopsd_guest_nodes`) for xe-daemon."""
+    if agent == "qmemman":
+        path = f"{domain.home}/memory/meminfo"
+        hv.xenstore.write(path, "")
+        hv.xenstore.set_perms(path, [f"n{domain.domid}"])
+    elif agent == "xapi":
+        xenopsd_guest_nodes(hv.xenstore.connect(0), domain)
+
+
+def attach_guest_model(world: World, name: str) -> None:
+    """Give the booted domain ``name`` its swap, workload, agent and self-ballooning."""
+    index, dom = world.declared[name]
+    guest, balloon = world.guests[name], world.balloons[name]
+    guest.swap_pages = dom.swap
+    if dom.workload is not None:
+        seed = world.spec.simulation.seed + index
+        workload = make_workload(dom.workload, seed)
+        if workload is not None:
+            guest.run_workload(workload, interval=dom.workload.interval)
     if dom.agent != "none":
-        asked.append((f"{where}.agent", "guest agents"))
-    if dom.swap:
-        asked.append((f"{where}.swap", "swap"))
-    if dom.selfballoon:
-        asked.append((f"{where}.selfballoon", "self-ballooning"))
-    return [(path, f"{what} are {_LATER} (the guest memory model); expected the default")
-            for path, what in asked]
-
-
-def attach_guest_model(world: World, index: int, dom: DomainSpec) -> None:
-    """Give domain ``index`` its workload, swap, agent and self-ballooning (issue 11/12).
-
-    The guest memory model is not in this version: `build_world` refuses any scenario that
-    asks for one, so there is nothing to attach yet.  This is where it will be wired in.
-    """
-    problems = guest_model_problems(index, dom)
-    if problems:
-        raise ScenarioError(problems)
+        grant_agent_nodes(world.hypervisor, guest.domain, dom.agent)
+        world.agents[name] = attach_agent(guest, dom.agent)
+    if dom.selfballoon is not None:
+        world.selfballoons[name] = SelfBalloon(balloon, **dom.selfballoon.model_dump())
 
 
 def make_balancer(policy: PolicySpec) -> Any:
@@ -140,8 +205,7 @@ def unavailable(spec: ScenarioSpec) -> list[tuple[str, str]]:
         problems += guest_model_problems(i, dom)
     for i, event in enumerate(spec.event):
         if isinstance(event, WorkloadEvent):
-            problems.append((f"event[{i}].action", f"workload changes are {_LATER} (the "
-                             "guest memory model); expected another action"))
+            problems += workload_problems(event.workload, f"event[{i}].workload")
     return problems
 
 

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidArgument, XenBalloonError
+from ..policies.base import Steps, run_async
 from ..toolstack import xl
 from ..trace.io import Event
 from ..units import KIB_PER_PAGE
 from ..xen import Domain
-from .build import World
+from .build import World, make_workload
 from .checks import matching
 from .spec import EventSpec
 from .values import format_pages
@@ -44,8 +45,36 @@ def mem_max(world: World, event: Any, name: str) -> str:
 
 
 def create(world: World, event: Any, name: str) -> str:
-    balloon = world.boot(name)
-    return f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+    """Boot the domain; under a balancer with reservations (squeezed), first reserve its
+    boot memory as xenopsd's VM start does, then boot it on the reservation, or log the
+    refusal (e.g. ``DomainsRefusedToCooperate``) when the others do not balloon down."""
+    attachment = world.policy
+    reserve = getattr(getattr(attachment, "policy", None), "reserve_steps", None)
+    if reserve is None:
+        balloon = world.boot(name)
+        return f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+    _, dom = world.declared[name]
+    balancer = attachment.policy
+
+    def start() -> Steps[None]:
+        try:
+            reservation = yield from reserve(dom.memory * KIB_PER_PAGE)
+        except XenBalloonError as exc:
+            world.log(name, "create", f"refused: {type(exc).__name__}: {exc}")
+            return
+        try:
+            balloon = world.boot(name)
+        except XenBalloonError as exc:
+            balancer.delete_reservation(reservation)
+            world.log(name, "create", f"refused: {exc}")
+            return
+        balancer.transfer_reservation_to_domain(reservation, balloon.guest.domain.domid)
+        world.log(name, "create", f"booted with {format_pages(balloon.guest.domain.tot_pages)}"
+                  f" on {balancer.name}'s {reservation}")
+
+    # xenopsd's VM start runs beside the timeline: after this event is logged
+    attachment.clock.call_later(0.0, lambda: run_async(attachment.clock, start()))
+    return f"asks {balancer.name} to reserve {format_pages(dom.memory)}"
 
 
 def destroy(world: World, event: Any, name: str) -> str:
@@ -78,6 +107,19 @@ def fault(world: World, event: Any, name: str) -> str:
     return f"next {event.count} page allocation(s) of the driver fail"
 
 
+def workload(world: World, event: Any, name: str) -> str:
+    """The domain's programs change: its guest runs the new workload from now on."""
+    _running(world, name)
+    guest = world.guests[name]
+    index, _ = world.declared[name]
+    new = make_workload(event.workload, world.spec.simulation.seed + index)
+    if new is None:
+        guest.stop_workload()
+        return "no workload"
+    guest.run_workload(new, interval=event.workload.interval)
+    return f"{event.workload.kind} workload"
+
+
 Handler = Callable[[World, Any, str], str]
 ACTIONS: dict[str, Handler] = {
     "mem-set": mem_set,
@@ -86,7 +128,7 @@ ACTIONS: dict[str, Handler] = {
     "destroy": destroy,
     "tenant": tenant,
     "fault": fault,
-    # "workload": the guest memory model's (build.unavailable refuses it until then)
+    "workload": workload,
 }
 
 
@@ -108,6 +150,13 @@ def schedule_timeline(world: World, log: list[Event],
 
     ``after(domain)`` runs after each event on each domain, e.g. for the recorder.
     """
+
+    def later(name: str, action: str, detail: str) -> None:
+        log.append(Event(world.sim.now, name, action, detail))
+        if after is not None:
+            after(name)
+
+    world.log = later
 
     def fire(event: EventSpec) -> None:
         handler = ACTIONS[event.action]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..trace.io import Event, Trace
-from ..trace.recorder import Recorder
+from ..trace.recorder import GUEST_TOTALS, Recorder
 from .build import World, build_world
 from .events import schedule_timeline
 from .load import load_spec, source_name
@@ -58,6 +58,7 @@ class Result:
 def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
     hv = world.hypervisor
     domains: dict[str, Any] = {}
+    recorder.read_guests()
     for name in recorder.domains:
         balloon = world.balloons.get(name)
         episodes = recorder.episodes[name]
@@ -70,7 +71,10 @@ def _summary(world: World, recorder: Recorder) -> dict[str, Any]:
         else:
             state = "destroyed" if episodes else "not running"
             row = {"current_pages": 0, "target_pages": 0, "balloon_pages": 0}
-        row.update(state=state, oom_kills=0,  # the guest memory model (issue 11) counts kills
+        column = recorder.column[name]  # a destroyed domain's: as of its last sample
+        row.update({metric: (float if metric.endswith("seconds") else int)(
+            recorder.totals[i, column]) for i, metric in enumerate(GUEST_TOTALS)})
+        row.update(state=state,
                    time_to_target=episodes[-1].seconds if episodes else None,
                    targets=[{"target_pages": e.target_pages, "set_at": e.set_at,
                              "reached_at": e.reached_at, "seconds": e.seconds}

@@ -150,6 +150,23 @@ WORKLOAD_KINDS = ("none", "constant", "step", "ramp", "periodic", "random-walk",
 CompositeWorkload.model_rebuild()
 
 
+def _selfballoon(value: Any) -> Any:
+    """``selfballoon = true | false | { knobs }``: true is every knob at its default."""
+    if isinstance(value, bool):
+        return {} if value else None
+    return value
+
+
+class SelfBalloonSpec(Model):
+    """``selfballoon = { ... }``: the knobs of ``xen_memory0/selfballoon/`` (`SelfBalloon`)."""
+
+    interval: Annotated[int, Field(ge=1)] = 5
+    downhysteresis: Annotated[int, Field(ge=1)] = 8
+    uphysteresis: Annotated[int, Field(ge=1)] = 1
+    min_usable_mb: Count = 0
+    reserved_mb: Count = 0
+
+
 class DomainSpec(Model):
     """``[[domain]]``: one guest, or with ``count = N`` a group of N alike guests named
     ``<name>1 .. <name>N``."""
@@ -164,7 +181,8 @@ class DomainSpec(Model):
     hotplug: bool = False
     autostart: bool = True   # false: the domain boots at a "create" event
     agent: Literal["none", "qmemman", "xapi"] = "none"
-    selfballoon: bool = False
+    # true: the default knobs, a table: these knobs, false: none (None)
+    selfballoon: Annotated[SelfBalloonSpec | None, BeforeValidator(_selfballoon)] = None
     swap: Pages = 0
     workload: WorkloadSpec | None = None
 

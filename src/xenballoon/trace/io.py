@@ -21,9 +21,15 @@ import numpy as np
 from ..driver import BPState
 from ..errors import InvalidArgument
 
-__all__ = ["COLUMNS", "PAGE_METRICS", "STATES", "Event", "MissingExtra", "Trace"]
+__all__ = ["BALLOON_METRICS", "COLUMNS", "GUEST_METRICS", "PAGE_METRICS", "STATES", "Event",
+           "MissingExtra", "Trace"]
 
-PAGE_METRICS = ("target_pages", "current_pages", "balloon_low", "balloon_high")
+BALLOON_METRICS = ("target_pages", "current_pages", "balloon_low", "balloon_high")
+# The guest memory model's (`xenballoon.linux.vmstat`): its name there, its column here.
+GUEST_METRICS = {"anon_pages": "anon_pages", "anon_demand": "anon_demand",
+                 "file_pages": "file_pages", "free_pages": "guest_free_pages",
+                 "swap_used": "swap_used", "oom_kills": "oom_kills"}
+PAGE_METRICS = (*BALLOON_METRICS, *GUEST_METRICS.values())
 STATES = tuple(s.name for s in sorted(BPState))  # state codes are BPState values
 NOT_RUNNING = -1
 COLUMNS = ("time", "domain", "state", *PAGE_METRICS, "host_free_pages")

@@ -1,7 +1,9 @@
 """Plots of a trace (matplotlib, the ``plot`` extra), on one shared time axis.
 
 Up to ``max_panels`` domains: one panel each (target dashed, current solid, the time the
-worker spent in EAGAIN / WAIT / ECANCELED shaded), then the host's free memory.  More
+worker spent in EAGAIN / WAIT / ECANCELED shaded; with the guest model, resident anonymous
+and cache memory stacked underneath, anonymous demand dotted, OOM kills as red lines), then
+the host's free memory.  More
 domains: the spread of ``current`` over the running domains (median, 25-75 % and 5-95 %
 bands, median target dashed), how many domains are in each balloon state, and the host.
 Timeline events are marked on every panel they concern and labelled once, on top.
@@ -82,6 +84,7 @@ def _domain_panel(ax: Any, trace: Trace, column: int, t: np.ndarray, tscale: flo
         if label in SHADES:
             for a, b in _spans(state == code):
                 ax.axvspan(t[a], t[min(b, len(t) - 1)], color=SHADES[label], lw=0, zorder=0)
+    _guest_layers(ax, trace, column, t, per, running)
     ax.step(t, target, where="post", color="#e6550d", ls="--", lw=1.2, label="target")
     ax.step(t, current, where="post", color="#3182bd", lw=1.6, label="current")
     mine = [e for e in events if e.domain == trace.domains[column]
@@ -89,6 +92,29 @@ def _domain_panel(ax: Any, trace: Trace, column: int, t: np.ndarray, tscale: flo
     _mark_events(ax, mine, tscale, False)
     ax.set_ylabel(f"{trace.domains[column]}\n({name})")
     ax.set_ylim(bottom=0)
+
+
+def _guest_layers(ax: Any, trace: Trace, column: int, t: np.ndarray, per: float,
+                  running: np.ndarray) -> None:
+    """The guest model's view, under the balloon's lines when a workload ran: resident
+    anonymous and page-cache memory stacked, anonymous demand dotted, OOM kills marked."""
+    def series(name: str) -> np.ndarray:
+        return trace.pages[name][:, column].astype(np.float64)
+
+    anon, cache, demand = series("anon_pages"), series("file_pages"), series("anon_demand")
+    kills = series("oom_kills")
+    if not (anon.any() or cache.any() or demand.any() or kills.any()):
+        return  # no workload: keep the balloon's panel as it was
+    anon, cache = np.where(running, anon / per, np.nan), np.where(running, cache / per, np.nan)
+    ax.fill_between(t, 0, anon, step="post", color="#dadaeb", lw=0, label="anonymous")
+    ax.fill_between(t, anon, anon + cache, step="post", color="#e5f5e0", lw=0,
+                    label="page cache")
+    ax.step(t, np.where(running, demand / per, np.nan), where="post", color="#6a51a3",
+            ls=":", lw=1.3, label="anon demand")
+    for k in np.flatnonzero(np.diff(kills, prepend=0.0) > 0).tolist():
+        ax.axvline(t[k], color="#cb181d", lw=1.2, zorder=3)
+        ax.annotate(f"OOM ×{int(kills[k])}", (t[k], 0.92), xycoords=("data", "axes fraction"),
+                    xytext=(3, 0), textcoords="offset points", fontsize=7, color="#cb181d")
 
 
 def _spread_panels(axes: Any, trace: Trace, t: np.ndarray, unit: tuple[float, str]) -> None:
@@ -133,7 +159,8 @@ def plot_trace(trace: Trace, *, path: str | os.PathLike[str] | None = None,
     tscale, tunit = _time_axis(trace.times)
     t = trace.times / tscale
     events = _timeline(list(trace.events))
-    peak = max([float(a.max()) for a in trace.pages.values() if a.size] or [1.0])
+    peak = max([float(a.max()) for name, a in trace.pages.items()
+                if a.size and name != "oom_kills"] or [1.0])
     unit = _scale(peak)
     few = len(trace.domains) <= max_panels
     rows = (len(trace.domains) if few else 2) + 1
@@ -148,7 +175,9 @@ def plot_trace(trace: Trace, *, path: str | os.PathLike[str] | None = None,
 
         handles, _ = axes[0].get_legend_handles_labels()
         handles += [Patch(color=c, label=f"worker {s}") for s, c in SHADES.items()]
-        axes[0].legend(handles=handles, loc="lower right", fontsize=7, ncol=5)
+        # below the axes, so that it hides no data however many layers the panels have
+        fig.legend(handles=handles, loc="lower center", fontsize=7, frameon=False,
+                   ncol=min(len(handles), 6))
     else:
         _spread_panels(axes, trace, t, unit)
         for ax in axes[:-1]:
@@ -168,7 +197,7 @@ def plot_trace(trace: Trace, *, path: str | os.PathLike[str] | None = None,
     _mark_events(axes[0], events, tscale, True)
     if title:
         fig.suptitle(title, fontsize=9, wrap=True, x=0.02, ha="left")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 if few else 0, 1, 1))
     if path is not None:
         fig.savefig(str(path), dpi=110)
         plt.close(fig)

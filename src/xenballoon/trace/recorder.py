@@ -7,7 +7,9 @@ next row with one numpy assignment per metric.  The cost is in proportion to the
 (worker runs), plus a copy per sample.  `read_balloon` is the one place that reads a
 balloon's numbers: a batched core call (the stats of many guests into one array) would
 replace its loop when sampling must pull rather than be pushed (e.g. the guest model's
-counters, which change at every workload step).
+counters, which change at every workload step).  Those (`GUEST_METRICS`, and the running
+totals the summary reports, `GUEST_TOTALS`) are pulled at each sample for every running guest
+with one `VmStatReader` call, rebuilt only when a guest boots or goes.
 
 Along the way it keeps what the summary needs: the host's lowest free count (checked after
 every worker run and every timeline event, so a dip between samples is not missed), each
@@ -23,12 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..driver import BalloonDriver, BPState
-from ..linux import MEM_ONLINE, MemoryBlock
+from ..linux import MEM_ONLINE, MemoryBlock, VmStatReader
 from ..units import PAGES_PER_MIB
 from ..xen import Hypervisor
-from .io import NOT_RUNNING, PAGE_METRICS, Event, Trace
+from .io import BALLOON_METRICS, GUEST_METRICS, NOT_RUNNING, PAGE_METRICS, Event, Trace
 
-__all__ = ["Recorder", "TargetEpisode", "read_balloon"]
+__all__ = ["GUEST_TOTALS", "Recorder", "TargetEpisode", "read_balloon"]
+
+# The guest model's counters the summary reports per domain (`xenballoon.linux.vmstat`).
+GUEST_TOTALS = ("oom_kills", "pswpout", "pswpin", "refaults", "unmet_anon_page_seconds",
+                "pressure_seconds", "balloon_reclaimed")
+GUEST_ROWS = len(BALLOON_METRICS)  # the guest metrics' first row in the live columns
 
 DONE = int(BPState.DONE)
 
@@ -83,6 +90,11 @@ class Recorder:
         self.dirty: set[int] = set()
         self.busy: set[int] = set()        # a target was written; its worker may be mid-run
         self.by_domid: dict[int, int] = {}
+        self.totals = np.zeros((len(GUEST_TOTALS), d), dtype=np.float64)
+        self.reader: VmStatReader | None = None
+        self.reader_columns: slice | np.ndarray = slice(None)
+        self.stepping = False     # some guest runs a workload: its counters move every step
+        self.guests_moved = True  # a worker ran since the last read
         self.watch = hypervisor.xenstore.watch("/local/domain", self.node_written)
 
     # --- pushed by the world -----------------------------------------------------------------
@@ -90,6 +102,7 @@ class Recorder:
         """Follow a domain's balloon from now on (at boot)."""
         column = self.column[name]
         self.balloons[column] = balloon
+        self.reader = None
         self.by_domid[balloon.guest.domain.domid] = column
         balloon.add_listener(lambda b: self.worker_ran(column, b))
         if balloon.hotplug:
@@ -112,6 +125,7 @@ class Recorder:
         state = int(balloon.state)
         self.live_state[column] = state
         self.dirty.add(column)
+        self.guests_moved = True
         current = balloon.current_pages
         target = current + balloon.credit
         self.note_target(column, target, current)
@@ -148,13 +162,36 @@ class Recorder:
         self.dirty.discard(column)
         self.busy.discard(column)
         self.balloons.pop(column, None)
+        self.reader = None
         self.live[:, column] = 0
         self.live_state[column] = NOT_RUNNING
 
     def host_changed(self) -> None:
+        """After a timeline event (it may have changed a workload): re-check the guests."""
+        self.reader = None
         self.min_free_pages = min(self.min_free_pages, self.hv.free_pages)
 
     # --- pulled at each sample ---------------------------------------------------------------
+    def read_guests(self) -> None:
+        """The guest model's metrics and totals of every running guest, in one core call;
+        skipped when no guest runs a workload and no worker ran since the last read."""
+        if self.reader is None:
+            columns = sorted(self.balloons)
+            # every domain running (the common case): a slice, cheaper than fancy indexing
+            self.reader_columns = slice(None) if len(columns) == len(self.domains) else \
+                np.array(columns, dtype=np.intp)
+            self.reader = VmStatReader([self.balloons[c].guest for c in columns])
+            self.stepping = any(g.workload is not None for g in self.reader.guests)
+            self.guests_moved = True
+        if not (self.stepping or self.guests_moved) or not self.reader.guests:
+            return  # nothing moved the guests' counters since the last read
+        self.guests_moved = False
+        stats, at = self.reader.read(), self.reader_columns
+        for row, name in enumerate(GUEST_METRICS, start=GUEST_ROWS):
+            self.live[row, at] = stats[name]
+        for row, name in enumerate(GUEST_TOTALS):
+            self.totals[row, at] = stats[name]
+
     def sample(self) -> None:
         """Copy the live columns and the host's free count into the next row."""
         k = self.nr_samples
@@ -168,6 +205,7 @@ class Recorder:
                 self.busy.discard(column)
             else:
                 read_balloon(balloon, self.live, column)
+        self.read_guests()
         self.pages[:, k, :] = self.live
         self.state[k] = self.live_state
         self.host_free[k] = free
