@@ -300,11 +300,13 @@ class Simulation:
         with self.lock:
             times, buckets = self._times, self._buckets
             # Drop leading buckets that hold only cancelled slots (not the running one).
+            # (A slot of the running instant may be spent: its reused timer is queued
+            # again, at the time in its `when`.)
             while times:
                 when = times[0]
                 bucket = buckets[when]
                 for timer in bucket:
-                    if timer.fn is not None:
+                    if timer.fn is not None and timer.when == when:
                         return when
                 if self._runner is not None and when == self._now:
                     break
@@ -349,8 +351,9 @@ class Simulation:
     @property
     def pending(self) -> int:
         """Events queued and neither run nor cancelled."""
-        with self.lock:
-            return sum(t.fn is not None for bucket in self._buckets.values() for t in bucket)
+        with self.lock:  # (a reused timer may have a spent slot too: count timers)
+            return len({id(t) for bucket in self._buckets.values() for t in bucket
+                        if t.fn is not None})
 
     @property
     def queued(self) -> int:
