@@ -18,12 +18,12 @@ import xenballoon as xb
 from xenballoon.sim import cloop
 
 
-def test_a_dropped_simulation_is_collected_with_its_cycles() -> None:
-    """Timers and delayed work whose callbacks close over the simulation: cycles the
-    collector must see through the queue."""
-    class Payload:
-        pass
+class Payload:
+    pass
 
+
+def cyclic_world() -> list[weakref.ref]:
+    """A simulation whose timers and delayed work close over it; weak references to it."""
     sim, payload = cloop.Simulation(), Payload()
     work = cloop.DelayedWork(sim, lambda: (sim.now, payload, work))
     with sim.lock:
@@ -31,18 +31,24 @@ def test_a_dropped_simulation_is_collected_with_its_cycles() -> None:
     sim.call_later(3.0, lambda: sim.call_later(1.0, lambda: sim))
     sim.call_later(4.0, lambda: work).cancel()
     cycle = sim.call_later(1.0, lambda: cycle)  # the timer refers to itself
-    refs = [weakref.ref(sim), weakref.ref(payload)]
-    del sim, work, cycle, payload
+    return [weakref.ref(sim), weakref.ref(payload)]
+
+
+def test_a_dropped_simulation_is_collected_with_its_cycles() -> None:
+    """Timers and delayed work whose callbacks close over the simulation: cycles the
+    collector must see through the queue."""
+    gc.disable()
+    try:
+        refs = cyclic_world()
+        assert refs[0]() is not None  # only the cycles hold it now
+    finally:
+        gc.enable()
     gc.collect()
     assert [r() for r in refs] == [None, None]
 
 
 def test_timers_free_their_callbacks_when_run_and_when_cancelled() -> None:
     sim = cloop.Simulation()
-
-    class Payload:
-        pass
-
     payloads = [Payload() for _ in range(3)]
     refs = [weakref.ref(p) for p in payloads]
     timers = [sim.call_later(float(i), lambda p=p: p) for i, p in enumerate(payloads)]
