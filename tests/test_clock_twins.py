@@ -38,6 +38,8 @@ ACTION = st.one_of(
     st.tuples(st.just("work_cancel"), st.integers(0, 2)),
     st.tuples(st.just("peek")),
     st.tuples(st.just("reenter")),
+    st.tuples(st.just("bulk"), st.integers(1, 80), st.sampled_from([0.0, -0.0, 0.004, 0.01])),
+    st.tuples(st.just("cancel_many"), st.integers(1, 3)),
 )
 STEP = st.one_of(
     st.tuples(st.just("later"), st.sampled_from(DELAYS)),
@@ -47,6 +49,8 @@ STEP = st.one_of(
     st.tuples(st.just("run_until"), st.sampled_from([0.0, 0.004, 0.5, 1.0, 3.0])),
     st.tuples(st.just("run")),
     st.tuples(st.just("advance"), st.sampled_from([0.0, 0.004, 1.0])),
+    st.tuples(st.just("bulk"), st.integers(1, 200), st.sampled_from([0.0, 0.004, 0.01])),
+    st.tuples(st.just("cancel_many"), st.integers(1, 3)),
 )
 PROGRAM = st.tuples(st.lists(st.lists(ACTION, max_size=4), min_size=1, max_size=12),
                     st.lists(STEP, min_size=1, max_size=25))
@@ -88,6 +92,13 @@ class World:
                 timer = sim.call_at(sim.now + action[1], self.event(name))
             self.timers.append(timer)
             self.trace.append(("queued", name, timer.when))
+        elif kind == "bulk":  # many timers: at one instant (spread 0) or at many
+            for i in range(action[1]):
+                self.act(("later", abs(action[2]) * i if action[2] else action[2]), inside)
+        elif kind == "cancel_many":  # enough cancels to compact the queue
+            for timer in self.timers[::action[1]]:
+                timer.cancel()
+            self.trace.append(("cancel_many", sum(t.cancelled for t in self.timers)))
         elif kind == "cancel" and self.timers:
             timer = self.timers[action[1] % len(self.timers)]
             timer.cancel()

@@ -3,15 +3,15 @@
  * semantics are theirs (see their docstrings), and tests/test_clock_twins.py runs the same
  * random programs through both.
  *
- * The queue is a binary min-heap of entries (when, seq, timer): `seq` grows with every
- * queueing, so same-time events run in the order they were queued (FIFO) and an event queued
- * for the current instant runs after those already queued for it.  An entry is popped before
- * its callback runs; each timer has at most one entry.  A cancelled timer drops its callback
- * at once and leaves a dead entry, dropped when the loop reaches it or when the dead entries
- * are more than half of the heap (compaction, amortised as in the twin).
+ * The queue (queue.h) buckets timers by time, as the twin does: same-time events run in
+ * the order they were queued (FIFO) and an event queued for the current instant runs after
+ * those already queued for it.  A timer leaves the queue before its callback runs; each
+ * timer is queued at most once.  A cancelled timer drops its callback at once and leaves a
+ * dead slot, dropped when the loop reaches it or when the dead slots are more than half of
+ * the queue (compaction, amortised as in the twin).
  *
  * Every callback may call back into the loop (schedule, cancel, compact): no pointer into the
- * heap is held across a call into Python.  The lock protocol is the twin's: call_at and
+ * queue is held across a call into Python.  The lock protocol is the twin's: call_at and
  * call_later take `lock` unless called from the thread running `run`; `run` holds it.
  */
 #define PY_SSIZE_T_CLEAN
@@ -22,13 +22,7 @@
 
 #define COMPACT_MIN 64
 
-typedef struct TimerObject TimerObject;
-
-typedef struct {
-    double when;
-    uint64_t seq;
-    TimerObject *timer; /* owned */
-} Entry;
+#include "queue.h"
 
 typedef struct {
     PyObject_HEAD
@@ -38,9 +32,7 @@ typedef struct {
     PyObject *until;     /* the `until` of the latest run: None or a float */
     int has_runner;
     unsigned long runner; /* the thread running `run`, when has_runner */
-    Entry *heap;
-    Py_ssize_t size, cap;
-    uint64_t seq;
+    Queue q;
     Py_ssize_t cancelled, compact_at; /* dead entries; when to consider compacting */
 } LoopObject;
 
@@ -63,107 +55,44 @@ static PyTypeObject LoopType, TimerType, WorkType;
 static PyObject *InvalidArgument, *InvalidType, *ReentrancyError, *RLock;
 static PyObject *s_acquire, *s_release, *s_g, *zero;
 
-/* ---- the heap ------------------------------------------------------------------------- */
+/* ---- the queue ------------------------------------------------------------------------ */
 
-static inline int before(const Entry *a, const Entry *b)
+static void drop_dead_front(LoopObject *self)
 {
-    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
-}
-
-static void sift_down(Entry *heap, Py_ssize_t size, Py_ssize_t pos)
-{
-    Entry item = heap[pos];
-    for (;;) {
-        Py_ssize_t child = 2 * pos + 1;
-        if (child >= size)
-            break;
-        if (child + 1 < size && before(&heap[child + 1], &heap[child]))
-            child++;
-        if (!before(&heap[child], &item))
-            break;
-        heap[pos] = heap[child];
-        pos = child;
-    }
-    heap[pos] = item;
-}
-
-static int heap_push(LoopObject *self, double when, TimerObject *timer)
-{
-    if (self->size == self->cap) {
-        Py_ssize_t cap = self->cap ? 2 * self->cap : 64;
-        Entry *heap = PyMem_Realloc(self->heap, (size_t)cap * sizeof(Entry));
-        if (heap == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        self->heap = heap;
-        self->cap = cap;
-    }
-    Entry item = {when, self->seq++, timer};
-    Py_INCREF(timer);
-    Entry *heap = self->heap;
-    Py_ssize_t pos = self->size++;
-    while (pos > 0) {
-        Py_ssize_t parent = (pos - 1) / 2;
-        if (!before(&item, &heap[parent]))
-            break;
-        heap[pos] = heap[parent];
-        pos = parent;
-    }
-    heap[pos] = item;
-    return 0;
-}
-
-/* Remove the first entry; its timer reference passes to the caller. */
-static TimerObject *heap_pop(LoopObject *self)
-{
-    TimerObject *timer = self->heap[0].timer;
-    if (--self->size > 0) {
-        self->heap[0] = self->heap[self->size];
-        sift_down(self->heap, self->size, 0);
-    }
-    return timer;
-}
-
-static void heap_drop_dead_front(LoopObject *self)
-{
-    while (self->size > 0 && self->heap[0].timer->fn == NULL) {
-        TimerObject *timer = heap_pop(self);
+    Bucket *front;
+    while ((front = q_front(&self->q)) != NULL && front->items[front->head]->fn == NULL) {
+        TimerObject *timer = q_pop(&self->q);
         if (self->cancelled > 0)
             self->cancelled--;
         Py_DECREF(timer);
     }
 }
 
-/* Count one more dead entry; compact when they are more than half the heap. */
+static int is_live(TimerObject *timer)
+{
+    return timer->fn != NULL;
+}
+
+/* Count one more dead slot; compact when they are more than half the queue. */
 static void cancelled_one(LoopObject *self)
 {
     self->cancelled++;
     if (self->cancelled < self->compact_at)
         return;
-    Py_ssize_t slots = self->size;
+    Py_ssize_t slots = self->q.size;
     if (2 * self->cancelled > slots) {
-        Entry *heap = self->heap;
-        Py_ssize_t kept = 0, i;
-        TimerObject **dead = PyMem_Malloc((size_t)(slots ? slots : 1) * sizeof(*dead));
         Py_ssize_t ndead = 0;
-        if (dead == NULL)
-            return; /* no memory to compact now: the queue stays correct, only longer */
-        for (i = 0; i < slots; i++) {
-            if (heap[i].timer->fn != NULL)
-                heap[kept++] = heap[i];
-            else
-                dead[ndead++] = heap[i].timer;
+        TimerObject **dead = PyMem_Malloc((size_t)(slots ? slots : 1) * sizeof(*dead));
+        if (dead == NULL || q_filter(&self->q, is_live, dead, &ndead) < 0) {
+            PyMem_Free(dead); /* no memory to compact now: the queue stays correct */
+            PyErr_Clear();
+            return;
         }
-        self->size = kept;
-        /* Order by (when, seq) is kept by any heap: rebuild it. */
-        for (i = kept / 2 - 1; i >= 0; i--)
-            sift_down(heap, kept, i);
         self->cancelled -= ndead;
         if (self->cancelled < 0)
             self->cancelled = 0;
-        slots = kept;
-        for (i = 0; i < ndead; i++)
+        slots = self->q.size;
+        for (Py_ssize_t i = 0; i < ndead; i++)
             Py_DECREF(dead[i]);
         PyMem_Free(dead);
     }
@@ -308,7 +237,7 @@ static PyObject *enqueue(LoopObject *self, double when, PyObject *fn)
     TimerObject *t = new_timer(self, when, fn);
     if (t == NULL)
         return NULL;
-    if (heap_push(self, when, t) < 0) {
+    if (q_push(&self->q, when, t) < 0) {
         Py_DECREF(t);
         return NULL;
     }
@@ -324,7 +253,7 @@ static int requeue(LoopObject *self, TimerObject *t, double when, PyObject *fn)
                         "of this simulation");
         return -1;
     }
-    if (heap_push(self, when, t) < 0)
+    if (q_push(&self->q, when, t) < 0)
         return -1;
     t->when = when;
     Py_INCREF(fn);
@@ -395,21 +324,25 @@ static int loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->lock);
     Py_VISIT(self->until);
-    for (Py_ssize_t i = 0; i < self->size; i++)
-        Py_VISIT(self->heap[i].timer);
+    for (Py_ssize_t k = 0; k < self->q.ntimes; k++) {
+        Bucket *bucket = &self->q.buckets[self->q.times[k]];
+        for (Py_ssize_t i = bucket->head; i < bucket->len; i++)
+            Py_VISIT(bucket->items[i]);
+    }
     return 0;
 }
 
 static int loop_clear(LoopObject *self)
 {
-    Entry *heap = self->heap;
-    Py_ssize_t size = self->size;
-    self->heap = NULL;
-    self->size = self->cap = 0;
+    Queue q = self->q; /* detached first: the timers' deallocation sees an empty queue */
+    memset(&self->q, 0, sizeof self->q);
     self->cancelled = 0;
-    for (Py_ssize_t i = 0; i < size; i++)
-        Py_DECREF(heap[i].timer);
-    PyMem_Free(heap);
+    for (Py_ssize_t k = 0; k < q.ntimes; k++) {
+        Bucket *bucket = &q.buckets[q.times[k]];
+        for (Py_ssize_t i = bucket->head; i < bucket->len; i++)
+            Py_DECREF(bucket->items[i]);
+    }
+    q_free(&q);
     Py_CLEAR(self->until);
     return 0;
 }
@@ -523,9 +456,10 @@ static PyObject *loop_requeue(LoopObject *self, PyObject *const *args, Py_ssize_
 /* Run events up to and including `limit`; the caller holds the lock and is the runner. */
 static int run_events(LoopObject *self, double limit)
 {
-    while (self->size > 0 && self->heap[0].when <= limit) {
-        double when = self->heap[0].when;
-        TimerObject *t = heap_pop(self);
+    Bucket *front;
+    while ((front = q_front(&self->q)) != NULL && front->when <= limit) {
+        double when = front->when;
+        TimerObject *t = q_pop(&self->q);
         PyObject *fn = t->fn;
         if (fn == NULL) { /* cancelled: no event, and time does not move to it */
             if (self->cancelled > 0)
@@ -626,8 +560,9 @@ static PyObject *loop_next_event_time(LoopObject *self, PyObject *unused)
     int locked = !in_run_thread(self);
     if (locked && lock_acquire(self) < 0)
         return NULL;
-    heap_drop_dead_front(self);
-    PyObject *r = self->size > 0 ? PyFloat_FromDouble(self->heap[0].when) : Py_NewRef(Py_None);
+    drop_dead_front(self);
+    Bucket *front = q_front(&self->q);
+    PyObject *r = front != NULL ? PyFloat_FromDouble(front->when) : Py_NewRef(Py_None);
     if (locked)
         lock_release(self);
     return r;
@@ -639,8 +574,11 @@ static PyObject *loop_get_pending(LoopObject *self, void *closure)
     if (locked && lock_acquire(self) < 0)
         return NULL;
     Py_ssize_t n = 0;
-    for (Py_ssize_t i = 0; i < self->size; i++)
-        n += self->heap[i].timer->fn != NULL;
+    for (Py_ssize_t k = 0; k < self->q.ntimes; k++) {
+        Bucket *bucket = &self->q.buckets[self->q.times[k]];
+        for (Py_ssize_t i = bucket->head; i < bucket->len; i++)
+            n += bucket->items[i]->fn != NULL;
+    }
     if (locked)
         lock_release(self);
     return PyLong_FromSsize_t(n);
@@ -648,7 +586,7 @@ static PyObject *loop_get_pending(LoopObject *self, void *closure)
 
 static PyObject *loop_get_queued(LoopObject *self, void *closure)
 {
-    return PyLong_FromSsize_t(self->size);
+    return PyLong_FromSsize_t(self->q.size);
 }
 
 static PyObject *loop_get_now(LoopObject *self, void *closure)

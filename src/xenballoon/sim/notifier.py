@@ -42,8 +42,14 @@ class NotifierChain(Generic[F]):
         return unregister
 
     def call_chain(self, *args: object) -> list[object]:
-        """``blocking_notifier_call_chain``: call each callback in turn; their results."""
-        return [callback(*args) for callback in tuple(self._callbacks)]
+        """``blocking_notifier_call_chain``: call each callback in turn; their results.
+
+        The callbacks registered when the call starts are called (a snapshot).
+        """
+        callbacks = self._callbacks
+        if not callbacks:  # the common case of a worker run nobody listens to: no copies
+            return []
+        return [callback(*args) for callback in tuple(callbacks)]
 
     def __len__(self) -> int:
         return len(self._callbacks)
