@@ -5,6 +5,8 @@ jiffies from 1 to 250 (up to a second at HZ = 250, as the driver's and a policy'
 are), until about a million events have run.  Four ways, side by side in one run:
 `Simulation.call_later`, `DelayedWork` (what the balloon worker uses), and SimPy (a test
 dependency) with plain callbacks on ``env.timeout`` events and with generator processes.
+The first two run on the compiled loop, or on its plain-Python twin under
+``XENBALLOON_BACKEND=python``.
 Each is timed from the first event to the last, building the timers not included; the
 cost is per event.  Under ``--benchmark-disable`` it runs 2,000 events at 10 and 100
 timers: a correctness test (every way runs the same events).
