@@ -297,3 +297,32 @@ def test_delayed_work_rescheduled_for_this_instant_runs_after_the_others(
     sim.call_later(0.0, lambda: seen.append("x"))
     sim.run()
     assert seen == ["w", "x", "w", "w"] and sim.now == 0.0
+
+
+def test_next_event_time_from_a_work_item_that_requeued_itself(sim: xb.Simulation) -> None:
+    """Found by the twin tests: the reference loop answered the current instant, counting
+    the slot the running work item had just left, though it was queued for later."""
+    seen: list[tuple[float | None, int]] = []
+
+    def fn() -> None:
+        if len(seen) < 2:
+            work.schedule(1)
+        seen.append((sim.next_event_time(), sim.pending))
+
+    work = DelayedWork(sim, fn)
+    with sim.lock:
+        work.schedule(1)
+    sim.run()
+    assert seen == [(0.008, 1), (0.012, 1), (None, 0)]
+
+
+def test_a_pending_or_cancelled_timer_is_not_requeued(sim: xb.Simulation) -> None:
+    """requeue is for an idle timer: queueing one twice, or running a cancelled one, is
+    refused and changes nothing."""
+    timer = sim.call_later(1.0, lambda: None)
+    with pytest.raises(xb.InvalidArgument):
+        sim.requeue(timer, 2.0, lambda: None)
+    timer.cancel()
+    with pytest.raises(xb.InvalidArgument):
+        sim.requeue(timer, 2.0, lambda: None)
+    assert sim.pending == 0 and sim.next_event_time() is None
