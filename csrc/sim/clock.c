@@ -622,16 +622,16 @@ static PyObject *loop_get_lock(LoopObject *self, void *closure)
 
 static PyMethodDef loop_methods[] = {
     {"call_later", (PyCFunction)(void (*)(void))loop_call_later, METH_FASTCALL | METH_KEYWORDS,
-     "call_later(delay, fn): run fn() delay simulated seconds from now; returns its Timer."},
+     "call_later($self, /, delay, fn)\n--\n\nRun fn() delay simulated seconds from now; returns its Timer."},
     {"call_at", (PyCFunction)(void (*)(void))loop_call_at, METH_FASTCALL | METH_KEYWORDS,
-     "call_at(when, fn): run fn() at simulated time when (not in the past)."},
+     "call_at($self, /, when, fn)\n--\n\nRun fn() at simulated time when (not in the past)."},
     {"enqueue", (PyCFunction)(void (*)(void))loop_enqueue, METH_FASTCALL | METH_KEYWORDS,
-     "enqueue(when, fn): queue fn at when without checks; the caller holds lock."},
+     "enqueue($self, /, when, fn)\n--\n\nQueue fn at when without checks; the caller holds lock."},
     {"requeue", (PyCFunction)(void (*)(void))loop_requeue, METH_FASTCALL,
-     "requeue(timer, when, fn): queue an idle timer of this simulation again."},
+     "requeue($self, timer, when, fn, /)\n--\n\nQueue an idle timer of this simulation again."},
     {"run", (PyCFunction)(void (*)(void))loop_run, METH_VARARGS | METH_KEYWORDS,
-     "run(until=None): run events in time order up to and including until."},
-    {"advance", (PyCFunction)loop_advance, METH_O, "advance(seconds): run(until=now + seconds)."},
+     "run($self, /, until=None)\n--\n\nRun events in time order up to and including until."},
+    {"advance", (PyCFunction)loop_advance, METH_O, "advance($self, seconds, /)\n--\n\nrun(until=now + seconds)."},
     {"next_event_time", (PyCFunction)loop_next_event_time, METH_NOARGS,
      "When the earliest pending (not cancelled) event runs; None if there is none."},
     {NULL}};
