@@ -184,24 +184,28 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 
 /* --- consistency --- */
 
-/* The per-pfn rules of xb_guest_check over pfns [from, to), all lowmem or all highmem
+/* The per-pfn rules of xb_guest_check over n <= 255 pfns, all lowmem or all highmem
  * (`high`), without a branch: every rule's breach is or-ed into the result and the
- * states are counted from their bits, in 32-bit counters over blocks, so the compiler
- * vectorises the loop.  `p2m` NULL: the pfns are beyond the physmap (none populated).
- * A pfn in two states breaks a rule, so counting bits counts pfns.
+ * states are counted from their bits.  Everything is a byte, so the compiler vectorises
+ * the loop sixteen pfns to a register (the p2m's four registers packed to one): flags and
+ * p2m are read at the speed of memory.  `p2m` NULL: the pfns are beyond the physmap (none
+ * populated).  A pfn in two states breaks a rule, so counting bits counts pfns.
  * twin: none (the Python core runs the named rules directly) */
-static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uint32_t n,
-                                  uint32_t high, uint32_t c[6])
+static inline uint8_t scan_block(const uint8_t *restrict flags, const uint32_t *restrict p2m,
+                                 uint32_t n, const uint8_t high, uint64_t c[6])
 {
-    uint32_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
-    uint32_t n_cache = 0;
+    uint8_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
+    uint8_t n_cache = 0;
+    const uint8_t want_high = high ? XB_PG_HIGHMEM : 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t f = flags[i];
-        uint32_t state = f & XB_PG_STATE;
-        uint32_t populated = p2m ? p2m[i] != XB_NIL : 0;
-        bad |= (f & XB_PG_MARK) | (((f >> 4) & 1) ^ high) | (state & (state - 1)) |
-               (populated ^ ((f & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)) != 0)) |
-               (((f >> 3) & 1) & high); /* handed out but highmem */
+        uint8_t f = flags[i];
+        uint8_t state = f & XB_PG_STATE;
+        uint8_t populated = p2m ? p2m[i] != XB_NIL : 0;
+        uint8_t data = (f & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)) != 0;
+        bad |= (uint8_t)((f & XB_PG_MARK) | ((f & XB_PG_HIGHMEM) ^ want_high) |
+                         (state & (uint8_t)(state - 1)) | (populated ^ data));
+        if (high) /* handed out but highmem */
+            bad |= f & XB_PG_HANDED;
         n_free += f & 1;
         n_work += (f >> 1) & 1;
         n_balloon += (f >> 2) & 1;
@@ -209,26 +213,32 @@ static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uin
         n_offline += (f >> 5) & 1;
         n_cache += (f >> 6) & 1;
     }
-    c[0] = n_free;
-    c[1] = n_work;
-    c[2] = n_balloon;
-    c[3] = n_handed;
-    c[4] = n_offline;
-    c[5] = n_cache;
+    c[0] += n_free;
+    c[1] += n_work;
+    c[2] += n_balloon;
+    c[3] += n_handed;
+    c[4] += n_offline;
+    c[5] += n_cache;
     return bad;
 }
 
-/* scan_block over [from, to) in blocks, adding the counts to c
+/* scan_block over [from, to) in blocks of 240 (byte counters, and a multiple of the
+ * vector width), adding the counts to c; nonzero if a pfn breaks a rule
  * twin: none (the Python core runs the named rules directly) */
-static uint32_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
-                          uint64_t to, uint32_t high, uint64_t c[6])
+static uint8_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
+                         uint64_t to, uint8_t high, uint64_t c[6])
 {
-    uint32_t bad = 0, part[6];
-    for (uint64_t at = from; at < to; at += 1u << 20) {
-        uint32_t n = (uint32_t)xb_min(to - at, 1u << 20);
-        bad |= scan_block(flags + at, p2m ? p2m + at : NULL, n, high, part);
-        for (int k = 0; k < 6; k++)
-            c[k] += part[k];
+    uint8_t bad = 0;
+    for (uint64_t at = from; at < to; at += 240) {
+        uint32_t n = (uint32_t)xb_min(to - at, 240);
+        if (p2m && high)
+            bad |= scan_block(flags + at, p2m + at, n, 1, c);
+        else if (p2m)
+            bad |= scan_block(flags + at, p2m + at, n, 0, c);
+        else if (high)
+            bad |= scan_block(flags + at, NULL, n, 1, c);
+        else
+            bad |= scan_block(flags + at, NULL, n, 0, c);
     }
     return bad;
 }
@@ -267,6 +277,51 @@ static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1],
     counts[XB_PG_OFFLINE] = c[4];
     counts[XB_PG_CACHE] = c[5];
     return bad == 0;
+}
+
+/* After a block that looked like a run but was not (run64), the walk goes page by page
+ * for this many pages before it tries again: a run's short tail costs one failed try,
+ * not one per page.  twin: none */
+#define XB_NOT_A_RUN 2
+#define XB_RUN_RETRY 64
+
+/* A list walk's shortcut.  The lists are mostly runs of consecutive pfns, up or down
+ * (pages go on and come off them a batch at a time): when the 64 pfns from `pfn` on are
+ * such a run (each linked to pfn + step, step +1 or -1, the last one to pfn + 64 step),
+ * within the guest, and all have (flags & mask) == want, the walk may take them at once:
+ * they pass every test the walk makes of a page, `n` being the pages it has visited.
+ * Returns the step; else 0 when pfn does not start a run, XB_NOT_A_RUN when it looked
+ * like one but the block is not: either way the walk goes on page by page.  The two
+ * loops over the block are vectorised, so a run costs little more than reading its links
+ * and flags.
+ * twin: none (the Python core walks the lists page by page) */
+static inline int run64(const xb_guest *g, uint32_t pfn, uint64_t n, uint8_t mask, uint8_t want)
+{
+    const uint64_t nr_pfns = g->nr_pfns;
+    if (pfn >= nr_pfns || n + 64 > nr_pfns)
+        return 0;
+    uint32_t link = g->next[pfn], lo;
+    int step;
+    if (link == pfn + 1 && pfn + 64 <= nr_pfns) {
+        lo = pfn;
+        step = 1;
+    } else if (link == pfn - 1 && pfn >= 63) {
+        lo = pfn - 63;
+        step = -1;
+    } else {
+        return 0;
+    }
+    /* the block [lo, lo + 64): next[j] == j + step, (flags[j] & mask) == want; going down
+     * from 63 the last link is 0 - 1, XB_NIL, where the walk stops as it would */
+    const uint32_t *next = g->next + lo;
+    const uint8_t *flags = g->flags + lo;
+    uint32_t links = 0;
+    uint8_t states = 0;
+    for (uint32_t k = 0; k < 64; k++)
+        links |= next[k] ^ (lo + k + (uint32_t)step);
+    for (uint32_t k = 0; k < 64; k++)
+        states |= (flags[k] & mask) ^ want;
+    return (links | states) == 0 ? step : XB_NOT_A_RUN;
 }
 
 /* Every pfn in one state, lists consistent with flags and counters; handed-out
@@ -319,8 +374,16 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     }
     for (int z = 0; z < 2; z++) {
         uint64_t n = 0;
-        uint32_t pfn = g->free_head[z], step = 1;
+        uint32_t pfn = g->free_head[z], step = 1, retry = 0;
+        const uint8_t want = (uint8_t)(XB_PG_FREE | (z ? XB_PG_HIGHMEM : 0));
         while (pfn != XB_NIL) {
+            int run = retry ? 0 : run64(g, pfn, n, XB_PG_FREE | XB_PG_HIGHMEM, want);
+            if (run == 1 || run == -1) {
+                n += 64;
+                pfn += (uint32_t)(64 * run);
+                continue;
+            }
+            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
             if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_FREE) ||
                 zone_of(g, pfn) != z)
                 FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
@@ -336,8 +399,17 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
              (ull)counts[XB_PG_FREE]);
     for (int z = 0; z < 2; z++) {
         uint64_t n = 0;
-        uint32_t pfn = g->cache_head[z], last = XB_NIL;
+        uint32_t pfn = g->cache_head[z], last = XB_NIL, retry = 0;
+        const uint8_t want = (uint8_t)(XB_PG_CACHE | (z ? XB_PG_HIGHMEM : 0));
         while (pfn != XB_NIL) {
+            int run = retry ? 0 : run64(g, pfn, n, XB_PG_CACHE | XB_PG_HIGHMEM, want);
+            if (run == 1 || run == -1) {
+                n += 64;
+                last = pfn + (uint32_t)(63 * run);
+                pfn += (uint32_t)(64 * run);
+                continue;
+            }
+            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
             if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_CACHE) ||
                 zone_of(g, pfn) != z)
                 FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
@@ -357,8 +429,15 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
              (ull)counts[XB_PG_CACHE]);
     {
         uint64_t n = 0;
-        uint32_t pfn = g->anon_head;
+        uint32_t pfn = g->anon_head, retry = 0;
         while (pfn != XB_ANON_END) {
+            int run = retry ? 0 : run64(g, pfn, n, XB_PG_WORKLOAD, XB_PG_WORKLOAD);
+            if (run == 1 || run == -1) {
+                n += 64;
+                pfn += (uint32_t)(64 * run);
+                continue;
+            }
+            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
             if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_WORKLOAD))
                 FAIL("anon list is corrupt at pfn %lu", (unsigned long)pfn);
             n++;
@@ -371,8 +450,24 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     if (g->vm.swap_used > g->vm.swap_pages)
         FAIL("swap holds %llu pages of %llu", (ull)g->vm.swap_used, (ull)g->vm.swap_pages);
     uint64_t low = 0, high = 0;
-    uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1;
+    uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1, retry = 0;
     while (pfn != XB_NIL) {
+        /* a run of lowmem pages before any highmem one, or of highmem pages */
+        int hi = pfn < g->nr_pfns && (flags[pfn] & XB_PG_HIGHMEM);
+        int run = retry || (!hi && high)
+                      ? 0
+                      : run64(g, pfn, low + high, XB_PG_BALLOON | XB_PG_HIGHMEM,
+                              (uint8_t)(XB_PG_BALLOON | (hi ? XB_PG_HIGHMEM : 0)));
+        if (run == 1 || run == -1) {
+            if (hi)
+                high += 64;
+            else
+                low += 64;
+            last = pfn + (uint32_t)(63 * run);
+            pfn += (uint32_t)(64 * run);
+            continue;
+        }
+        retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
         if (low + high >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_BALLOON))
             FAIL("balloon list is corrupt at pfn %lu", (unsigned long)pfn);
         if (flags[pfn] & XB_PG_HIGHMEM)
