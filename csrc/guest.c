@@ -279,49 +279,98 @@ static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1],
     return bad == 0;
 }
 
-/* After a block that looked like a run but was not (run64), the walk goes page by page
- * for this many pages before it tries again: a run's short tail costs one failed try,
- * not one per page.  twin: none */
-#define XB_NOT_A_RUN 2
-#define XB_RUN_RETRY 64
-
 /* A list walk's shortcut.  The lists are mostly runs of consecutive pfns, up or down
- * (pages go on and come off them a batch at a time): when the 64 pfns from `pfn` on are
- * such a run (each linked to pfn + step, step +1 or -1, the last one to pfn + 64 step),
- * within the guest, and all have (flags & mask) == want, the walk may take them at once:
- * they pass every test the walk makes of a page, `n` being the pages it has visited.
- * Returns the step; else 0 when pfn does not start a run, XB_NOT_A_RUN when it looked
- * like one but the block is not: either way the walk goes on page by page.  The two
- * loops over the block are vectorised, so a run costs little more than reading its links
- * and flags.
+ * (pages go on and come off them a batch at a time): when the 64 pfns from *pfn on are
+ * such a run (each but the last linked to the next, step +1 or -1), within the guest,
+ * and all have (flags & mask) == want, they pass every test the walk makes of a page
+ * (`n` being the pages it has visited), and the walk takes them at once: *last becomes
+ * the last of them and *pfn its link, whatever that is.  The two loops over the block are
+ * vectorised, so a run costs little more than reading its links and flags.  When the
+ * block is not such a run, the walk takes the pages before the first that fails a test
+ * (the run's tail) and goes on from there.  Returns the pages taken: 0 when *pfn does
+ * not start a run, and the walk goes page by page.
  * twin: none (the Python core walks the lists page by page) */
-static inline int run64(const xb_guest *g, uint32_t pfn, uint64_t n, uint8_t mask, uint8_t want)
+static inline uint32_t take_run(const xb_guest *g, uint32_t *pfn, uint32_t *last, uint64_t n,
+                                uint8_t mask, uint8_t want)
 {
     const uint64_t nr_pfns = g->nr_pfns;
-    if (pfn >= nr_pfns || n + 64 > nr_pfns)
+    const uint32_t *next = g->next;
+    const uint8_t *flags = g->flags;
+    uint32_t first = *pfn, lo, step;
+    if (first >= nr_pfns || n + 64 > nr_pfns)
         return 0;
-    uint32_t link = g->next[pfn], lo;
-    int step;
-    if (link == pfn + 1 && pfn + 64 <= nr_pfns) {
-        lo = pfn;
+    if (next[first] == first + 1 && first + 64 <= nr_pfns) {
+        lo = first;
         step = 1;
-    } else if (link == pfn - 1 && pfn >= 63) {
-        lo = pfn - 63;
-        step = -1;
+    } else if (next[first] == first - 1 && first >= 63) {
+        lo = first - 63;
+        step = UINT32_MAX; /* -1 */
     } else {
         return 0;
     }
-    /* the block [lo, lo + 64): next[j] == j + step, (flags[j] & mask) == want; going down
-     * from 63 the last link is 0 - 1, XB_NIL, where the walk stops as it would */
-    const uint32_t *next = g->next + lo;
-    const uint8_t *flags = g->flags + lo;
+    /* the block [lo, lo + 64): the 63 links inside it, and every page's state (through
+     * pointers: a 32-bit index might wrap, which would keep the loops scalar) */
+    const uint32_t from = lo + (step != 1);
+    const uint32_t *links_at = next + from;
+    const uint8_t *flags_at = flags + lo;
     uint32_t links = 0;
     uint8_t states = 0;
+    for (uint32_t k = 0; k < 63; k++)
+        links |= links_at[k] ^ (from + k + step);
     for (uint32_t k = 0; k < 64; k++)
-        links |= next[k] ^ (lo + k + (uint32_t)step);
-    for (uint32_t k = 0; k < 64; k++)
-        states |= (flags[k] & mask) ^ want;
-    return (links | states) == 0 ? step : XB_NOT_A_RUN;
+        states |= (flags_at[k] & mask) ^ want;
+    uint32_t taken = 64;
+    if (links | states) {
+        taken = 0;
+        for (uint32_t q = first; taken < 64 && (flags[q] & mask) == want; q += step) {
+            taken++;
+            if (next[q] != q + step)
+                break;
+        }
+        if (taken == 0)
+            return 0;
+    }
+    *last = first + (taken - 1) * step;
+    *pfn = next[*last];
+    return taken;
+}
+
+/* After take_run took fewer pages than this (a run of a few pages), the walk goes page
+ * by page for XB_RUN_RETRY pages before it tries again: short runs cost a try per many
+ * pages, not one per page.  twin: none */
+#define XB_RUN_SHORT 16
+#define XB_RUN_RETRY 64
+
+/* Walk a list from head to `end` as the check does: every page within the guest, at most
+ * nr_pfns of them (more means a loop), each with (flags & mask) == want.  Returns 1 with
+ * *n the pages and *last the last one (XB_NIL if none), or 0 with *last the pfn that
+ * fails.  Runs go by take_run, the rest page by page.
+ * twin: none (the Python core walks each list in guest_check) */
+static int walk_list(const xb_guest *g, uint32_t head, uint32_t end, uint8_t mask,
+                     uint8_t want, uint64_t *n, uint32_t *last)
+{
+    const uint8_t *flags = g->flags;
+    uint64_t count = 0;
+    uint32_t pfn = head, prev = XB_NIL, step = 1, retry = 0;
+    while (pfn != end) {
+        uint32_t took = retry ? 0 : take_run(g, &pfn, &prev, count, mask, want);
+        if (took) {
+            count += took;
+            retry = took < XB_RUN_SHORT ? XB_RUN_RETRY : 0;
+            continue;
+        }
+        retry -= retry > 0;
+        if (count >= g->nr_pfns || pfn >= g->nr_pfns || (flags[pfn] & mask) != want) {
+            *last = pfn;
+            return 0;
+        }
+        count++;
+        prev = pfn;
+        pfn = xb_follow(pfn, g->next[pfn], &step); /* no wait on each link */
+    }
+    *n = count;
+    *last = prev;
+    return 1;
 }
 
 /* Every pfn in one state, lists consistent with flags and counters; handed-out
@@ -373,23 +422,11 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         counts[state]++;
     }
     for (int z = 0; z < 2; z++) {
-        uint64_t n = 0;
-        uint32_t pfn = g->free_head[z], step = 1, retry = 0;
-        const uint8_t want = (uint8_t)(XB_PG_FREE | (z ? XB_PG_HIGHMEM : 0));
-        while (pfn != XB_NIL) {
-            int run = retry ? 0 : run64(g, pfn, n, XB_PG_FREE | XB_PG_HIGHMEM, want);
-            if (run == 1 || run == -1) {
-                n += 64;
-                pfn += (uint32_t)(64 * run);
-                continue;
-            }
-            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_FREE) ||
-                zone_of(g, pfn) != z)
-                FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
-            n++;
-            pfn = xb_follow(pfn, g->next[pfn], &step); /* no wait on each link */
-        }
+        uint64_t n;
+        uint32_t at;
+        uint8_t want = (uint8_t)(XB_PG_FREE | (z ? XB_PG_HIGHMEM : 0));
+        if (!walk_list(g, g->free_head[z], XB_NIL, XB_PG_FREE | XB_PG_HIGHMEM, want, &n, &at))
+            FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)at);
         if (n != g->nr_free[z])
             FAIL("free list %d holds %llu pages but nr_free is %llu", z, (ull)n,
                  (ull)g->nr_free[z]);
@@ -398,27 +435,13 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         FAIL("%llu pages are flagged free but the free lists hold fewer",
              (ull)counts[XB_PG_FREE]);
     for (int z = 0; z < 2; z++) {
-        uint64_t n = 0;
-        uint32_t pfn = g->cache_head[z], last = XB_NIL, retry = 0;
-        const uint8_t want = (uint8_t)(XB_PG_CACHE | (z ? XB_PG_HIGHMEM : 0));
-        while (pfn != XB_NIL) {
-            int run = retry ? 0 : run64(g, pfn, n, XB_PG_CACHE | XB_PG_HIGHMEM, want);
-            if (run == 1 || run == -1) {
-                n += 64;
-                last = pfn + (uint32_t)(63 * run);
-                pfn += (uint32_t)(64 * run);
-                continue;
-            }
-            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_CACHE) ||
-                zone_of(g, pfn) != z)
-                FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
-            n++;
-            last = pfn;
-            pfn = g->next[pfn];
-        }
-        if (last != g->cache_tail[z])
-            FAIL("page cache list %d ends at %lu but its tail is %lu", z, (unsigned long)last,
+        uint64_t n;
+        uint32_t at;
+        uint8_t want = (uint8_t)(XB_PG_CACHE | (z ? XB_PG_HIGHMEM : 0));
+        if (!walk_list(g, g->cache_head[z], XB_NIL, XB_PG_CACHE | XB_PG_HIGHMEM, want, &n, &at))
+            FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)at);
+        if (at != g->cache_tail[z])
+            FAIL("page cache list %d ends at %lu but its tail is %lu", z, (unsigned long)at,
                  (unsigned long)g->cache_tail[z]);
         if (n != g->nr_cache[z])
             FAIL("page cache list %d holds %llu pages but nr_cache is %llu", z, (ull)n,
@@ -428,21 +451,10 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         FAIL("%llu pages are flagged page cache but the cache lists hold fewer",
              (ull)counts[XB_PG_CACHE]);
     {
-        uint64_t n = 0;
-        uint32_t pfn = g->anon_head, retry = 0;
-        while (pfn != XB_ANON_END) {
-            int run = retry ? 0 : run64(g, pfn, n, XB_PG_WORKLOAD, XB_PG_WORKLOAD);
-            if (run == 1 || run == -1) {
-                n += 64;
-                pfn += (uint32_t)(64 * run);
-                continue;
-            }
-            retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_WORKLOAD))
-                FAIL("anon list is corrupt at pfn %lu", (unsigned long)pfn);
-            n++;
-            pfn = g->next[pfn];
-        }
+        uint64_t n;
+        uint32_t at;
+        if (!walk_list(g, g->anon_head, XB_ANON_END, XB_PG_WORKLOAD, XB_PG_WORKLOAD, &n, &at))
+            FAIL("anon list is corrupt at pfn %lu", (unsigned long)at);
         if (n != g->vm.nr_anon || linked != n)
             FAIL("anon list holds %llu pages, %llu are linked, but nr_anon is %llu", (ull)n,
                  (ull)linked, (ull)g->vm.nr_anon);
@@ -454,20 +466,19 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     while (pfn != XB_NIL) {
         /* a run of lowmem pages before any highmem one, or of highmem pages */
         int hi = pfn < g->nr_pfns && (flags[pfn] & XB_PG_HIGHMEM);
-        int run = retry || (!hi && high)
-                      ? 0
-                      : run64(g, pfn, low + high, XB_PG_BALLOON | XB_PG_HIGHMEM,
-                              (uint8_t)(XB_PG_BALLOON | (hi ? XB_PG_HIGHMEM : 0)));
-        if (run == 1 || run == -1) {
+        uint32_t took = retry || (!hi && high)
+                            ? 0
+                            : take_run(g, &pfn, &last, low + high, XB_PG_BALLOON | XB_PG_HIGHMEM,
+                                       (uint8_t)(XB_PG_BALLOON | (hi ? XB_PG_HIGHMEM : 0)));
+        if (took) {
             if (hi)
-                high += 64;
+                high += took;
             else
-                low += 64;
-            last = pfn + (uint32_t)(63 * run);
-            pfn += (uint32_t)(64 * run);
+                low += took;
+            retry = took < XB_RUN_SHORT ? XB_RUN_RETRY : 0;
             continue;
         }
-        retry = run ? XB_RUN_RETRY : retry ? retry - 1 : 0;
+        retry -= retry > 0;
         if (low + high >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_BALLOON))
             FAIL("balloon list is corrupt at pfn %lu", (unsigned long)pfn);
         if (flags[pfn] & XB_PG_HIGHMEM)

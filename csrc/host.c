@@ -122,21 +122,25 @@ static int mark_frames(uint64_t *bits, const uint32_t *list, uint64_t n, uint64_
     *count = 0;
     for (; i + 64 <= n; i += 64) {
         const uint32_t *b = list + i;
-        uint32_t base = b[0], up = 0, down = 0;
-        for (uint32_t k = 0; k < 64; k++) {
-            up |= b[k] ^ (base + k);
-            down |= b[k] ^ (base - k);
+        /* the direction from the first step; no wrap and below total: none is NIL or
+         * beyond the host */
+        uint32_t base = b[0], step = b[1] - base, off = 0;
+        uint64_t lo = step == 1 ? base : (uint64_t)base - 63;
+        if ((step == 1 || step == UINT32_MAX) && base >= 63 * (step != 1) && lo + 64 <= total) {
+            if (step == 1)
+                for (uint32_t k = 0; k < 64; k++)
+                    off |= b[k] ^ (base + k);
+            else
+                for (uint32_t k = 0; k < 64; k++)
+                    off |= b[k] ^ (base - k);
+            if (off == 0) {
+                ok &= mark_run64(bits, lo);
+                *count += 64;
+                continue;
+            }
         }
-        /* no wrap and below total: none is NIL or beyond the host */
-        if (up == 0 && (uint64_t)base + 64 <= total) {
-            ok &= mark_run64(bits, base);
-            *count += 64;
-        } else if (down == 0 && base >= 63 && base < total) {
-            ok &= mark_run64(bits, (uint64_t)base - 63);
-            *count += 64;
-        } else if (!mark_each(bits, b, 64, total, count)) {
+        if (!mark_each(bits, b, 64, total, count))
             return 0;
-        }
     }
     return mark_each(bits, list + i, n - i, total, count) && ok;
 }
