@@ -523,12 +523,20 @@ out:
     return rc;
 }
 
-/* twin: core/_py/guest.py:count_flags */
+/* Counted in blocks of 240 with a byte counter, which the compiler vectorises sixteen
+ * pfns to a register (memory hotplug's check counts every pfn's offline bit).
+ * twin: core/_py/guest.py:count_flags */
 uint64_t xb_count_flags(const xb_guest *g, uint64_t start, uint64_t stop, uint8_t mask)
 {
     stop = xb_min(stop, g->nr_pfns);
     uint64_t n = 0;
-    for (uint64_t pfn = start; pfn < stop; pfn++)
-        n += (g->flags[pfn] & mask) != 0;
+    for (uint64_t at = start; at < stop; at += 240) {
+        const uint8_t *flags = g->flags + at;
+        uint32_t len = (uint32_t)xb_min(stop - at, 240);
+        uint8_t block = 0;
+        for (uint32_t i = 0; i < len; i++)
+            block += (flags[i] & mask) != 0;
+        n += block;
+    }
     return n;
 }
