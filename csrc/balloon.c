@@ -38,6 +38,87 @@ uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem)
     return pfn;
 }
 
+/* increase_reservation's walk, 64 pages at once: when the 64 balloon pages from *pfn on
+ * are a run of consecutive pfns, up or down (each but the last linked to the next), all
+ * in the physmap, unpopulated and of one zone, each is done as the page by page walk
+ * does it: populated with the frame below *top (the first page the top one), its gfn in
+ * fl[], its tags or-ed into *data, and freed to its zone's list (the list's head in
+ * *head0 or *head1, *high counting highmem pages); *pfn becomes the last one's link.
+ * Returns 0 (nothing done) when they are not such a run.  The loops are vectorised but
+ * for the tags' gather.
+ * twin: core/_py/balloon.py:increase_reservation (its three loops) */
+static inline int populate_run(xb_guest *g, uint32_t *p2m, const uint32_t *tag,
+                               uint64_t nr_gfns, uint32_t *pfn, uint64_t *fl,
+                               const uint32_t *top, uint32_t *head0, uint32_t *head1,
+                               uint64_t *high, uint32_t *data)
+{
+    uint8_t *flags = g->flags;
+    uint32_t *next = g->next;
+    uint32_t first = *pfn, lo, step;
+    if (first >= nr_gfns)
+        return 0;
+    if (next[first] == first + 1 && first + 64 <= nr_gfns) {
+        lo = first;
+        step = 1;
+    } else if (next[first] == first - 1 && first >= 63) {
+        lo = first - 63;
+        step = UINT32_MAX; /* -1 */
+    } else {
+        return 0;
+    }
+    const uint32_t from = lo + (step != 1);
+    const uint32_t *links = next + from;
+    uint32_t *mfns = p2m + lo;
+    uint8_t *f = flags + lo;
+    const uint8_t hi = f[0] & XB_PG_HIGHMEM;
+    uint32_t off = 0, mapped = 0;
+    uint8_t zones = 0;
+    for (uint32_t t = 0; t < 63; t++)
+        off |= links[t] ^ (from + t + step);
+    for (uint32_t u = 0; u < 64; u++)
+        mapped |= mfns[u] ^ XB_NIL;
+    for (uint32_t u = 0; u < 64; u++)
+        zones |= (f[u] & XB_PG_HIGHMEM) ^ hi;
+    if (off | mapped | zones)
+        return 0;
+    const uint32_t last = first + 63 * step, link = next[last];
+    /* page t (= first + t * step) takes the frame top[-1 - t] = pool[63 - t] */
+    const uint32_t *pool = top - 64;
+    uint32_t held = 0;
+    if (step == 1) {
+        for (uint32_t u = 0; u < 64; u++) {
+            mfns[u] = pool[63 - u];
+            fl[u] = lo + u;
+        }
+    } else {
+        for (uint32_t u = 0; u < 64; u++) {
+            mfns[u] = pool[u];
+            fl[u] = lo + 63 - u;
+        }
+    }
+    for (uint32_t u = 0; u < 64; u++)
+        held |= tag[pool[u]];
+    for (uint32_t u = 0; u < 64; u++)
+        f[u] = (uint8_t)((f[u] & ~XB_PG_STATE) | XB_PG_FREE);
+    /* pushed on the free list in turn: each links to the one before, the first to the
+     * old head, and the last is the new head */
+    uint32_t *head = hi ? head1 : head0;
+    if (step == 1) {
+        next[lo] = *head;
+        for (uint32_t u = 1; u < 64; u++)
+            next[lo + u] = lo + u - 1;
+    } else {
+        next[lo + 63] = *head;
+        for (uint32_t u = 0; u < 63; u++)
+            next[lo + u] = lo + u + 1;
+    }
+    *head = last;
+    *high += hi ? 64 : 0;
+    *data |= held;
+    *pfn = link;
+    return 1;
+}
+
 /* increase_reservation: populate up to batch pages from the balloon head and
  * give them to the allocator.  One walk does the Python core's three loops (gather
  * frame_list, XENMEM_populate_physmap, balloon_retrieve + free_reserved_page):
@@ -61,9 +142,20 @@ int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
     uint32_t head0 = g->free_head[0], head1 = g->free_head[1];
     uint32_t pfn = g->balloon_head, step = 1, data = 0;
     uint64_t high = 0;
+    uint32_t retry = 0;
     /* the list's end, XB_NIL, is >= nr_gfns and stops the walk like a gfn
      * the hypercall refuses */
     for (; fl < end; fl++) {
+        if (end - fl >= 64 && !retry) {
+            if (populate_run(g, p2m, tag, nr_gfns, &pfn, fl, top, &head0, &head1, &high,
+                             &data)) {
+                fl += 63; /* and the loop's one */
+                top -= 64;
+                continue;
+            }
+            retry = 64; /* not a run: page by page for a while */
+        }
+        retry -= retry > 0;
         /* XENMEM_populate_physmap (the leak check is below) */
         if (pfn >= nr_gfns || p2m[pfn] != XB_NIL)
             break;

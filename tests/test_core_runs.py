@@ -81,3 +81,16 @@ def test_a_page_of_the_wrong_zone_inside_a_run() -> None:
     for _ in range(4):
         run(p, ("decrease", 512, pc.GFP_HIGHUSER))
     run(p, ("increase", 512))
+
+
+def test_frames_with_another_domains_data_handed_out_in_a_run_are_leaks() -> None:
+    """The pool's frames holding domain 7's data, populated 64 at a time: each is a leak."""
+    p = Pair(4096, False, 2048, 0, 0, 2048, 0, 512, False, True)
+    for _ in range(2):
+        run(p, ("decrease", 512, pc.GFP_HIGHUSER))
+    for w in p.w.values():
+        h = w["h"]
+        for slot in range(h.free_pages - 300, h.free_pages):
+            h.tag[int(h.free_stack[slot])] = 7
+    run(p, ("increase", 512))
+    assert p.py["h"].leaks == 300
