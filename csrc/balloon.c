@@ -55,9 +55,11 @@ static inline int populate_run(xb_guest *g, uint32_t *p2m, const uint32_t *tag,
     uint8_t *flags = g->flags;
     uint32_t *next = g->next;
     uint32_t first = *pfn, lo, step;
-    if (first >= nr_gfns)
+    /* within the physmap and the guest's arrays (a physmap may be the larger) */
+    uint64_t bound = xb_min(nr_gfns, g->nr_pfns);
+    if (first >= bound)
         return 0;
-    if (next[first] == first + 1 && first + 64 <= nr_gfns) {
+    if (next[first] == first + 1 && first + 64 <= bound) {
         lo = first;
         step = 1;
     } else if (next[first] == first - 1 && first >= 63) {
@@ -246,7 +248,8 @@ static inline unsigned release_staged(xb_guest *g, uint64_t from, uint64_t to, u
             for (uint32_t u = 0; u < 64; u++)
                 off |= run[u] ^ (first - u);
         lo = up ? first : first - 63;
-        if (off != 0 || (!up && first < 63) || lo + 64 > d->nr_gfns || total > XB_NIL)
+        if (off != 0 || (!up && first < 63) || lo + 64 > xb_min(d->nr_gfns, g->nr_pfns) ||
+            total > XB_NIL)
             break;
         uint32_t *mfns = p2m + lo, *dst = stack + top;
         const uint32_t frames = (uint32_t)total;
@@ -359,18 +362,18 @@ static void link_staged_by_zone(xb_guest *g, uint64_t nl, uint64_t k)
 
 /* decrease's first pass, 64 pages at once: when the 64 pages of a free list from *pfn
  * on are a run of consecutive pfns, up or down (each but the last linked to the next),
- * all within the physmap and backed by a frame of the host, they are staged as the page
- * by page walk would stage them, at dst[-1], dst[-2], ..., and *pfn becomes the last
- * one's link.  Returns 0 (nothing done) when they are not.  The tests and the stores
- * are loops the compiler vectorises.
+ * all below `bound` (the physmap's and the guest's sizes) and backed by a frame of the
+ * host, they are staged as the page by page walk would stage them, at dst[-1], dst[-2],
+ * ..., and *pfn becomes the last one's link.  Returns 0 (nothing done) when they are
+ * not.  The tests and the stores are loops the compiler vectorises.
  * twin: core/_py/balloon.py:decrease_reservation (its gather loop) */
-static inline int stage_run(const uint32_t *next, const uint32_t *p2m, uint64_t nr_gfns,
+static inline int stage_run(const uint32_t *next, const uint32_t *p2m, uint64_t bound,
                             uint64_t total, uint32_t *pfn, uint64_t *dst)
 {
     uint32_t first = *pfn, lo, step;
-    if (first >= nr_gfns || total > XB_NIL) /* total: 32-bit compares below */
+    if (first >= bound || total > XB_NIL) /* total: 32-bit compares below */
         return 0;
-    if (next[first] == first + 1 && first + 64 <= nr_gfns) {
+    if (next[first] == first + 1 && first + 64 <= bound) {
         lo = first;
         step = 1;
     } else if (next[first] == first - 1 && first >= 63) {
@@ -443,7 +446,8 @@ static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
         uint32_t pfn = g->free_head[z], step = 1, retry = 0;
         for (uint64_t end = z ? nh : k; i < end;) {
             if (end - i >= 64 && !retry) {
-                if (stage_run(next, p2m, nr_gfns, total, &pfn, frame_list + (k - i))) {
+                if (stage_run(next, p2m, xb_min(nr_gfns, g->nr_pfns), total, &pfn,
+                              frame_list + (k - i))) {
                     i += 64;
                     continue;
                 }
