@@ -38,6 +38,89 @@ uint32_t xb_balloon_retrieve(xb_guest *g, int require_lowmem)
     return pfn;
 }
 
+/* increase_reservation's walk, 64 pages at once: when the 64 balloon pages from *pfn on
+ * are a run of consecutive pfns, up or down (each but the last linked to the next), all
+ * in the physmap, unpopulated and of one zone, each is done as the page by page walk
+ * does it: populated with the frame below *top (the first page the top one), its gfn in
+ * fl[], its tags or-ed into *data, and freed to its zone's list (the list's head in
+ * *head0 or *head1, *high counting highmem pages); *pfn becomes the last one's link.
+ * Returns 0 (nothing done) when they are not such a run.  The loops are vectorised but
+ * for the tags' gather.
+ * twin: core/_py/balloon.py:increase_reservation (its three loops) */
+static inline int populate_run(xb_guest *g, uint32_t *p2m, const uint32_t *tag,
+                               uint64_t nr_gfns, uint32_t *pfn, uint64_t *fl,
+                               const uint32_t *top, uint32_t *head0, uint32_t *head1,
+                               uint64_t *high, uint32_t *data)
+{
+    uint8_t *flags = g->flags;
+    uint32_t *next = g->next;
+    uint32_t first = *pfn, lo, step;
+    /* within the physmap and the guest's arrays (a physmap may be the larger) */
+    uint64_t bound = xb_min(nr_gfns, g->nr_pfns);
+    if (first >= bound)
+        return 0;
+    if (next[first] == first + 1 && first + 64 <= bound) {
+        lo = first;
+        step = 1;
+    } else if (next[first] == first - 1 && first >= 63) {
+        lo = first - 63;
+        step = UINT32_MAX; /* -1 */
+    } else {
+        return 0;
+    }
+    const uint32_t from = lo + (step != 1);
+    const uint32_t *links = next + from;
+    uint32_t *mfns = p2m + lo;
+    uint8_t *f = flags + lo;
+    const uint8_t hi = f[0] & XB_PG_HIGHMEM;
+    uint32_t off = 0, mapped = 0;
+    uint8_t zones = 0;
+    for (uint32_t t = 0; t < 63; t++)
+        off |= links[t] ^ (from + t + step);
+    for (uint32_t u = 0; u < 64; u++)
+        mapped |= mfns[u] ^ XB_NIL;
+    for (uint32_t u = 0; u < 64; u++)
+        zones |= (f[u] & XB_PG_HIGHMEM) ^ hi;
+    if (off | mapped | zones)
+        return 0;
+    const uint32_t last = first + 63 * step, link = next[last];
+    /* page t (= first + t * step) takes the frame top[-1 - t] = pool[63 - t] */
+    const uint32_t *pool = top - 64;
+    uint32_t held = 0;
+    if (step == 1) {
+        for (uint32_t u = 0; u < 64; u++) {
+            mfns[u] = pool[63 - u];
+            fl[u] = lo + u;
+        }
+    } else {
+        for (uint32_t u = 0; u < 64; u++) {
+            mfns[u] = pool[u];
+            fl[u] = lo + 63 - u;
+        }
+    }
+    for (uint32_t u = 0; u < 64; u++)
+        held |= tag[pool[u]];
+    for (uint32_t u = 0; u < 64; u++)
+        f[u] = (uint8_t)((f[u] & ~XB_PG_STATE) | XB_PG_FREE);
+    /* pushed on the free list in turn: each links to the one before, the first to the
+     * old head, and the last is the new head */
+    uint32_t *head = hi ? head1 : head0;
+    if (step == 1) {
+        next[lo] = *head;
+        for (uint32_t u = 1; u < 64; u++)
+            next[lo + u] = lo + u - 1;
+    } else {
+        next[lo + 63] = *head;
+        for (uint32_t u = 0; u < 63; u++)
+            next[lo + u] = lo + u + 1;
+    }
+    *head = last;
+    *high += hi ? 64 : 0;
+    *data |= held;
+    *pfn = link;
+    return 1;
+}
+
 /* increase_reservation: populate up to batch pages from the balloon head and
  * give them to the allocator.  One walk does the Python core's three loops (gather
  * frame_list, XENMEM_populate_physmap, balloon_retrieve + free_reserved_page):
@@ -61,9 +144,20 @@ int xb_increase_reservation(xb_guest *g, uint64_t nr_pages)
     uint32_t head0 = g->free_head[0], head1 = g->free_head[1];
     uint32_t pfn = g->balloon_head, step = 1, data = 0;
     uint64_t high = 0;
+    uint32_t retry = 0;
     /* the list's end, XB_NIL, is >= nr_gfns and stops the walk like a gfn
      * the hypercall refuses */
     for (; fl < end; fl++) {
+        if (end - fl >= 64 && !retry) {
+            if (populate_run(g, p2m, tag, nr_gfns, &pfn, fl, top, &head0, &head1, &high,
+                             &data)) {
+                fl += 63; /* and the loop's one */
+                top -= 64;
+                continue;
+            }
+            retry = 64; /* not a run: page by page for a while */
+        }
+        retry -= retry > 0;
         /* XENMEM_populate_physmap (the leak check is below) */
         if (pfn >= nr_gfns || p2m[pfn] != XB_NIL)
             break;
@@ -140,7 +234,54 @@ static inline unsigned release_staged(xb_guest *g, uint64_t from, uint64_t to, u
     const uint64_t *fl = g->frame_list;
     uint64_t total = h->total_pages, top = h->free_pages;
     unsigned mixed = 0;
-    for (uint64_t i = from; i < to; i++) {
+    uint64_t i = from;
+    for (; i + 64 <= to; i += 64) {
+        /* a run of 64 pfns, up or down, all backed: the page by page loop below, as
+         * loops over the run the compiler vectorises (the scrub is a gather) */
+        const uint64_t *run = fl + i;
+        uint64_t first = run[0], lo, off = 0;
+        int up = run[1] == first + 1;
+        if (up)
+            for (uint32_t u = 0; u < 64; u++)
+                off |= run[u] ^ (first + u);
+        else
+            for (uint32_t u = 0; u < 64; u++)
+                off |= run[u] ^ (first - u);
+        lo = up ? first : first - 63;
+        if (off != 0 || (!up && first < 63) || lo + 64 > xb_min(d->nr_gfns, g->nr_pfns) ||
+            total > XB_NIL)
+            break;
+        uint32_t *mfns = p2m + lo, *dst = stack + top;
+        const uint32_t frames = (uint32_t)total;
+        uint32_t beyond = 0;
+        for (uint32_t u = 0; u < 64; u++)
+            beyond |= mfns[u] >= frames;
+        if (beyond)
+            break;
+        uint8_t *f = flags + lo, zones = 0;
+        for (uint32_t u = 0; u < 64; u++) {
+            zones |= (f[u] & XB_PG_HIGHMEM) ^ zone;
+            f[u] = (uint8_t)((f[u] & ~XB_PG_STATE) | XB_PG_BALLOON);
+        }
+        mixed |= zones;
+        if (up)
+            for (uint32_t u = 0; u < 64; u++)
+                dst[u] = mfns[u];
+        else
+            for (uint32_t u = 0; u < 64; u++)
+                dst[u] = mfns[63 - u];
+        if (scrub) {
+            uint32_t data = 0;
+            for (uint32_t u = 0; u < 64; u++)
+                data |= tag[dst[u]];
+            for (uint32_t u = 0; data && u < 64; u++)
+                if (tag[dst[u]] != 0)
+                    tag[dst[u]] = 0;
+        }
+        memset(mfns, 0xff, 64 * sizeof(uint32_t)); /* XB_NIL */
+        top += 64;
+    }
+    for (; i < to; i++) {
         uint32_t pfn = (uint32_t)fl[i];
         uint8_t f = flags[pfn];
         mixed |= (f & XB_PG_HIGHMEM) ^ zone;
@@ -219,6 +360,50 @@ static void link_staged_by_zone(xb_guest *g, uint64_t nl, uint64_t k)
     }
 }
 
+/* decrease's first pass, 64 pages at once: when the 64 pages of a free list from *pfn
+ * on are a run of consecutive pfns, up or down (each but the last linked to the next),
+ * all below `bound` (the physmap's and the guest's sizes) and backed by a frame of the
+ * host, they are staged as the page by page walk would stage them, at dst[-1], dst[-2],
+ * ..., and *pfn becomes the last one's link.  Returns 0 (nothing done) when they are
+ * not.  The tests and the stores are loops the compiler vectorises.
+ * twin: core/_py/balloon.py:decrease_reservation (its gather loop) */
+static inline int stage_run(const uint32_t *next, const uint32_t *p2m, uint64_t bound,
+                            uint64_t total, uint32_t *pfn, uint64_t *dst)
+{
+    uint32_t first = *pfn, lo, step;
+    if (first >= bound || total > XB_NIL) /* total: 32-bit compares below */
+        return 0;
+    if (next[first] == first + 1 && first + 64 <= bound) {
+        lo = first;
+        step = 1;
+    } else if (next[first] == first - 1 && first >= 63) {
+        lo = first - 63;
+        step = UINT32_MAX; /* -1 */
+    } else {
+        return 0;
+    }
+    const uint32_t from = lo + (step != 1);
+    const uint32_t *links = next + from, *mfns = p2m + lo;
+    const uint32_t frames = (uint32_t)total;
+    uint32_t off = 0, beyond = 0;
+    for (uint32_t t = 0; t < 63; t++)
+        off |= links[t] ^ (from + t + step);
+    for (uint32_t t = 0; t < 64; t++)
+        beyond |= mfns[t] >= frames;
+    if (off | beyond)
+        return 0;
+    /* page t of the run goes to dst[-1 - t] */
+    uint64_t *out = dst - 64;
+    if (step == 1)
+        for (uint32_t u = 0; u < 64; u++)
+            out[u] = lo + 63 - u;
+    else
+        for (uint32_t u = 0; u < 64; u++)
+            out[u] = lo + u;
+    *pfn = next[first + 63 * step];
+    return 1;
+}
+
 /* decrease_reservation with GFP gfp; *taken = pages moved to the balloon.
  *
  * Pass 1 walks the free lists without changing them and stages the pages in
@@ -258,12 +443,22 @@ static int decrease(xb_guest *g, uint64_t nr_pages, int gfp, uint64_t *taken)
     uint32_t new_head[2];
     uint64_t i = 0;
     for (int z = 1; z >= 0; z--) {
-        uint32_t pfn = g->free_head[z], step = 1;
-        for (uint64_t end = z ? nh : k; i < end; i++) {
+        uint32_t pfn = g->free_head[z], step = 1, retry = 0;
+        for (uint64_t end = z ? nh : k; i < end;) {
+            if (end - i >= 64 && !retry) {
+                if (stage_run(next, p2m, xb_min(nr_gfns, g->nr_pfns), total, &pfn,
+                              frame_list + (k - i))) {
+                    i += 64;
+                    continue;
+                }
+                retry = 64; /* not a run: page by page for a while */
+            }
+            retry -= retry > 0;
             if (pfn >= nr_gfns || p2m[pfn] >= total)
                 return XB_BUG;
             frame_list[k - 1 - i] = pfn;
             pfn = xb_follow(pfn, next[pfn], &step);
+            i++;
         }
         new_head[z] = pfn;
     }

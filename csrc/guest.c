@@ -184,24 +184,28 @@ int64_t xb_workload_free(xb_guest *g, const uint64_t *pfns, uint64_t n)
 
 /* --- consistency --- */
 
-/* The per-pfn rules of xb_guest_check over pfns [from, to), all lowmem or all highmem
+/* The per-pfn rules of xb_guest_check over n <= 255 pfns, all lowmem or all highmem
  * (`high`), without a branch: every rule's breach is or-ed into the result and the
- * states are counted from their bits, in 32-bit counters over blocks, so the compiler
- * vectorises the loop.  `p2m` NULL: the pfns are beyond the physmap (none populated).
- * A pfn in two states breaks a rule, so counting bits counts pfns.
+ * states are counted from their bits.  Everything is a byte, so the compiler vectorises
+ * the loop sixteen pfns to a register (the p2m's four registers packed to one): flags and
+ * p2m are read at the speed of memory.  `p2m` NULL: the pfns are beyond the physmap (none
+ * populated).  A pfn in two states breaks a rule, so counting bits counts pfns.
  * twin: none (the Python core runs the named rules directly) */
-static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uint32_t n,
-                                  uint32_t high, uint32_t c[6])
+static inline uint8_t scan_block(const uint8_t *restrict flags, const uint32_t *restrict p2m,
+                                 uint32_t n, const uint8_t high, uint64_t c[6])
 {
-    uint32_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
-    uint32_t n_cache = 0;
+    uint8_t bad = 0, n_free = 0, n_work = 0, n_balloon = 0, n_handed = 0, n_offline = 0;
+    uint8_t n_cache = 0;
+    const uint8_t want_high = high ? XB_PG_HIGHMEM : 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t f = flags[i];
-        uint32_t state = f & XB_PG_STATE;
-        uint32_t populated = p2m ? p2m[i] != XB_NIL : 0;
-        bad |= (f & XB_PG_MARK) | (((f >> 4) & 1) ^ high) | (state & (state - 1)) |
-               (populated ^ ((f & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)) != 0)) |
-               (((f >> 3) & 1) & high); /* handed out but highmem */
+        uint8_t f = flags[i];
+        uint8_t state = f & XB_PG_STATE;
+        uint8_t populated = p2m ? p2m[i] != XB_NIL : 0;
+        uint8_t data = (f & (XB_PG_FREE | XB_PG_WORKLOAD | XB_PG_CACHE)) != 0;
+        bad |= (uint8_t)((f & XB_PG_MARK) | ((f & XB_PG_HIGHMEM) ^ want_high) |
+                         (state & (uint8_t)(state - 1)) | (populated ^ data));
+        if (high) /* handed out but highmem */
+            bad |= f & XB_PG_HANDED;
         n_free += f & 1;
         n_work += (f >> 1) & 1;
         n_balloon += (f >> 2) & 1;
@@ -209,26 +213,32 @@ static inline uint32_t scan_block(const uint8_t *flags, const uint32_t *p2m, uin
         n_offline += (f >> 5) & 1;
         n_cache += (f >> 6) & 1;
     }
-    c[0] = n_free;
-    c[1] = n_work;
-    c[2] = n_balloon;
-    c[3] = n_handed;
-    c[4] = n_offline;
-    c[5] = n_cache;
+    c[0] += n_free;
+    c[1] += n_work;
+    c[2] += n_balloon;
+    c[3] += n_handed;
+    c[4] += n_offline;
+    c[5] += n_cache;
     return bad;
 }
 
-/* scan_block over [from, to) in blocks, adding the counts to c
+/* scan_block over [from, to) in blocks of 240 (byte counters, and a multiple of the
+ * vector width), adding the counts to c; nonzero if a pfn breaks a rule
  * twin: none (the Python core runs the named rules directly) */
-static uint32_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
-                          uint64_t to, uint32_t high, uint64_t c[6])
+static uint8_t scan_pfns(const uint8_t *flags, const uint32_t *p2m, uint64_t from,
+                         uint64_t to, uint8_t high, uint64_t c[6])
 {
-    uint32_t bad = 0, part[6];
-    for (uint64_t at = from; at < to; at += 1u << 20) {
-        uint32_t n = (uint32_t)xb_min(to - at, 1u << 20);
-        bad |= scan_block(flags + at, p2m ? p2m + at : NULL, n, high, part);
-        for (int k = 0; k < 6; k++)
-            c[k] += part[k];
+    uint8_t bad = 0;
+    for (uint64_t at = from; at < to; at += 240) {
+        uint32_t n = (uint32_t)xb_min(to - at, 240);
+        if (p2m && high)
+            bad |= scan_block(flags + at, p2m + at, n, 1, c);
+        else if (p2m)
+            bad |= scan_block(flags + at, p2m + at, n, 0, c);
+        else if (high)
+            bad |= scan_block(flags + at, NULL, n, 1, c);
+        else
+            bad |= scan_block(flags + at, NULL, n, 0, c);
     }
     return bad;
 }
@@ -267,6 +277,100 @@ static int pfns_look_sound(const xb_guest *g, uint64_t counts[XB_PG_STATE + 1],
     counts[XB_PG_OFFLINE] = c[4];
     counts[XB_PG_CACHE] = c[5];
     return bad == 0;
+}
+
+/* A list walk's shortcut.  The lists are mostly runs of consecutive pfns, up or down
+ * (pages go on and come off them a batch at a time): when the 64 pfns from *pfn on are
+ * such a run (each but the last linked to the next, step +1 or -1), within the guest,
+ * and all have (flags & mask) == want, they pass every test the walk makes of a page
+ * (`n` being the pages it has visited), and the walk takes them at once: *last becomes
+ * the last of them and *pfn its link, whatever that is.  The two loops over the block are
+ * vectorised, so a run costs little more than reading its links and flags.  When the
+ * block is not such a run, the walk takes the pages before the first that fails a test
+ * (the run's tail) and goes on from there.  Returns the pages taken: 0 when *pfn does
+ * not start a run, and the walk goes page by page.
+ * twin: none (the Python core walks the lists page by page) */
+static inline uint32_t take_run(const xb_guest *g, uint32_t *pfn, uint32_t *last, uint64_t n,
+                                uint8_t mask, uint8_t want)
+{
+    const uint64_t nr_pfns = g->nr_pfns;
+    const uint32_t *next = g->next;
+    const uint8_t *flags = g->flags;
+    uint32_t first = *pfn, lo, step;
+    if (first >= nr_pfns || n + 64 > nr_pfns)
+        return 0;
+    if (next[first] == first + 1 && first + 64 <= nr_pfns) {
+        lo = first;
+        step = 1;
+    } else if (next[first] == first - 1 && first >= 63) {
+        lo = first - 63;
+        step = UINT32_MAX; /* -1 */
+    } else {
+        return 0;
+    }
+    /* the block [lo, lo + 64): the 63 links inside it, and every page's state (through
+     * pointers: a 32-bit index might wrap, which would keep the loops scalar) */
+    const uint32_t from = lo + (step != 1);
+    const uint32_t *links_at = next + from;
+    const uint8_t *flags_at = flags + lo;
+    uint32_t links = 0;
+    uint8_t states = 0;
+    for (uint32_t k = 0; k < 63; k++)
+        links |= links_at[k] ^ (from + k + step);
+    for (uint32_t k = 0; k < 64; k++)
+        states |= (flags_at[k] & mask) ^ want;
+    uint32_t taken = 64;
+    if (links | states) {
+        taken = 0;
+        for (uint32_t q = first; taken < 64 && (flags[q] & mask) == want; q += step) {
+            taken++;
+            if (next[q] != q + step)
+                break;
+        }
+        if (taken == 0)
+            return 0;
+    }
+    *last = first + (taken - 1) * step;
+    *pfn = next[*last];
+    return taken;
+}
+
+/* After take_run took fewer pages than this (a run of a few pages), the walk goes page
+ * by page for XB_RUN_RETRY pages before it tries again: short runs cost a try per many
+ * pages, not one per page.  twin: none */
+#define XB_RUN_SHORT 16
+#define XB_RUN_RETRY 64
+
+/* Walk a list from head to `end` as the check does: every page within the guest, at most
+ * nr_pfns of them (more means a loop), each with (flags & mask) == want.  Returns 1 with
+ * *n the pages and *last the last one (XB_NIL if none), or 0 with *last the pfn that
+ * fails.  Runs go by take_run, the rest page by page.
+ * twin: none (the Python core walks each list in guest_check) */
+static int walk_list(const xb_guest *g, uint32_t head, uint32_t end, uint8_t mask,
+                     uint8_t want, uint64_t *n, uint32_t *last)
+{
+    const uint8_t *flags = g->flags;
+    uint64_t count = 0;
+    uint32_t pfn = head, prev = XB_NIL, step = 1, retry = 0;
+    while (pfn != end) {
+        uint32_t took = retry ? 0 : take_run(g, &pfn, &prev, count, mask, want);
+        if (took) {
+            count += took;
+            retry = took < XB_RUN_SHORT ? XB_RUN_RETRY : 0;
+            continue;
+        }
+        retry -= retry > 0;
+        if (count >= g->nr_pfns || pfn >= g->nr_pfns || (flags[pfn] & mask) != want) {
+            *last = pfn;
+            return 0;
+        }
+        count++;
+        prev = pfn;
+        pfn = xb_follow(pfn, g->next[pfn], &step); /* no wait on each link */
+    }
+    *n = count;
+    *last = prev;
+    return 1;
 }
 
 /* Every pfn in one state, lists consistent with flags and counters; handed-out
@@ -318,15 +422,11 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         counts[state]++;
     }
     for (int z = 0; z < 2; z++) {
-        uint64_t n = 0;
-        uint32_t pfn = g->free_head[z], step = 1;
-        while (pfn != XB_NIL) {
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_FREE) ||
-                zone_of(g, pfn) != z)
-                FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
-            n++;
-            pfn = xb_follow(pfn, g->next[pfn], &step); /* no wait on each link */
-        }
+        uint64_t n;
+        uint32_t at;
+        uint8_t want = (uint8_t)(XB_PG_FREE | (z ? XB_PG_HIGHMEM : 0));
+        if (!walk_list(g, g->free_head[z], XB_NIL, XB_PG_FREE | XB_PG_HIGHMEM, want, &n, &at))
+            FAIL("free list %d is corrupt at pfn %lu", z, (unsigned long)at);
         if (n != g->nr_free[z])
             FAIL("free list %d holds %llu pages but nr_free is %llu", z, (ull)n,
                  (ull)g->nr_free[z]);
@@ -335,18 +435,13 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         FAIL("%llu pages are flagged free but the free lists hold fewer",
              (ull)counts[XB_PG_FREE]);
     for (int z = 0; z < 2; z++) {
-        uint64_t n = 0;
-        uint32_t pfn = g->cache_head[z], last = XB_NIL;
-        while (pfn != XB_NIL) {
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_CACHE) ||
-                zone_of(g, pfn) != z)
-                FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)pfn);
-            n++;
-            last = pfn;
-            pfn = g->next[pfn];
-        }
-        if (last != g->cache_tail[z])
-            FAIL("page cache list %d ends at %lu but its tail is %lu", z, (unsigned long)last,
+        uint64_t n;
+        uint32_t at;
+        uint8_t want = (uint8_t)(XB_PG_CACHE | (z ? XB_PG_HIGHMEM : 0));
+        if (!walk_list(g, g->cache_head[z], XB_NIL, XB_PG_CACHE | XB_PG_HIGHMEM, want, &n, &at))
+            FAIL("page cache list %d is corrupt at pfn %lu", z, (unsigned long)at);
+        if (at != g->cache_tail[z])
+            FAIL("page cache list %d ends at %lu but its tail is %lu", z, (unsigned long)at,
                  (unsigned long)g->cache_tail[z]);
         if (n != g->nr_cache[z])
             FAIL("page cache list %d holds %llu pages but nr_cache is %llu", z, (ull)n,
@@ -356,14 +451,10 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
         FAIL("%llu pages are flagged page cache but the cache lists hold fewer",
              (ull)counts[XB_PG_CACHE]);
     {
-        uint64_t n = 0;
-        uint32_t pfn = g->anon_head;
-        while (pfn != XB_ANON_END) {
-            if (n >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_WORKLOAD))
-                FAIL("anon list is corrupt at pfn %lu", (unsigned long)pfn);
-            n++;
-            pfn = g->next[pfn];
-        }
+        uint64_t n;
+        uint32_t at;
+        if (!walk_list(g, g->anon_head, XB_ANON_END, XB_PG_WORKLOAD, XB_PG_WORKLOAD, &n, &at))
+            FAIL("anon list is corrupt at pfn %lu", (unsigned long)at);
         if (n != g->vm.nr_anon || linked != n)
             FAIL("anon list holds %llu pages, %llu are linked, but nr_anon is %llu", (ull)n,
                  (ull)linked, (ull)g->vm.nr_anon);
@@ -371,8 +462,23 @@ int xb_guest_check(const xb_guest *g, char *msg, uint64_t msg_len)
     if (g->vm.swap_used > g->vm.swap_pages)
         FAIL("swap holds %llu pages of %llu", (ull)g->vm.swap_used, (ull)g->vm.swap_pages);
     uint64_t low = 0, high = 0;
-    uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1;
+    uint32_t pfn = g->balloon_head, last = XB_NIL, step = 1, retry = 0;
     while (pfn != XB_NIL) {
+        /* a run of lowmem pages before any highmem one, or of highmem pages */
+        int hi = pfn < g->nr_pfns && (flags[pfn] & XB_PG_HIGHMEM);
+        uint32_t took = retry || (!hi && high)
+                            ? 0
+                            : take_run(g, &pfn, &last, low + high, XB_PG_BALLOON | XB_PG_HIGHMEM,
+                                       (uint8_t)(XB_PG_BALLOON | (hi ? XB_PG_HIGHMEM : 0)));
+        if (took) {
+            if (hi)
+                high += took;
+            else
+                low += took;
+            retry = took < XB_RUN_SHORT ? XB_RUN_RETRY : 0;
+            continue;
+        }
+        retry -= retry > 0;
         if (low + high >= g->nr_pfns || pfn >= g->nr_pfns || !(flags[pfn] & XB_PG_BALLOON))
             FAIL("balloon list is corrupt at pfn %lu", (unsigned long)pfn);
         if (flags[pfn] & XB_PG_HIGHMEM)
@@ -417,12 +523,20 @@ out:
     return rc;
 }
 
-/* twin: core/_py/guest.py:count_flags */
+/* Counted in blocks of 240 with a byte counter, which the compiler vectorises sixteen
+ * pfns to a register (memory hotplug's check counts every pfn's offline bit).
+ * twin: core/_py/guest.py:count_flags */
 uint64_t xb_count_flags(const xb_guest *g, uint64_t start, uint64_t stop, uint8_t mask)
 {
     stop = xb_min(stop, g->nr_pfns);
     uint64_t n = 0;
-    for (uint64_t pfn = start; pfn < stop; pfn++)
-        n += (g->flags[pfn] & mask) != 0;
+    for (uint64_t at = start; at < stop; at += 240) {
+        const uint8_t *flags = g->flags + at;
+        uint32_t len = (uint32_t)xb_min(stop - at, 240);
+        uint8_t block = 0;
+        for (uint32_t i = 0; i < len; i++)
+            block += (flags[i] & mask) != 0;
+        n += block;
+    }
     return n;
 }

@@ -55,12 +55,29 @@ static inline int test_and_set(uint64_t *bits, uint32_t bit)
     return (word & mask) != 0;
 }
 
-/* Mark the n mfns of `list` (NIL entries skipped) in the bitmap; 0 if one was marked
- * already or is beyond the host, and *count the others.  Lists are mostly runs of
- * consecutive frames, so a word's bits are gathered in a register and merged once.
+/* Mark the 64 frames [lo, lo + 64) (lo + 64 <= the bitmap's bits): 0 if one was marked
+ * already.  At most two words.
  * twin: none (the Python core marks a list of bools) */
-static int mark_frames(uint64_t *bits, const uint32_t *list, uint64_t n, uint64_t total,
-                       uint64_t *count)
+static inline int mark_run64(uint64_t *bits, uint64_t lo)
+{
+    uint64_t w = lo / 64, sh = lo % 64;
+    uint64_t head = UINT64_MAX << sh;
+    int ok = (bits[w] & head) == 0;
+    bits[w] |= head;
+    if (sh) {
+        uint64_t tail = UINT64_MAX >> (64 - sh);
+        ok &= (bits[w + 1] & tail) == 0;
+        bits[w + 1] |= tail;
+    }
+    return ok;
+}
+
+/* Mark list[0..n) one mfn at a time (NIL entries skipped); 0 if one was marked already or
+ * is beyond the host, else *count += the others.  Runs of consecutive frames gather a
+ * word's bits in a register and merge them once.
+ * twin: none (the Python core marks a list of bools) */
+static int mark_each(uint64_t *bits, const uint32_t *list, uint64_t n, uint64_t total,
+                     uint64_t *count)
 {
     uint64_t word = UINT64_MAX, acc = 0, marked = 0;
     int ok = 1;
@@ -87,8 +104,45 @@ static int mark_frames(uint64_t *bits, const uint32_t *list, uint64_t n, uint64_
         ok &= (bits[word] & acc) == 0;
         bits[word] |= acc;
     }
-    *count = marked;
+    *count += marked;
     return ok;
+}
+
+/* Mark the n mfns of `list` (NIL entries skipped) in the bitmap; 0 if one was marked
+ * already or is beyond the host, and *count the others.  The pool and the physmaps are
+ * mostly runs of consecutive frames, up or down: a block of 64 entries that is one such
+ * run is recognised by a loop the compiler vectorises and marked as a range (two words);
+ * any other block goes frame by frame.
+ * twin: none (the Python core marks a list of bools) */
+static int mark_frames(uint64_t *bits, const uint32_t *list, uint64_t n, uint64_t total,
+                       uint64_t *count)
+{
+    uint64_t i = 0;
+    int ok = 1;
+    *count = 0;
+    for (; i + 64 <= n; i += 64) {
+        const uint32_t *b = list + i;
+        /* the direction from the first step; no wrap and below total: none is NIL or
+         * beyond the host */
+        uint32_t base = b[0], step = b[1] - base, off = 0;
+        uint64_t lo = step == 1 ? base : (uint64_t)base - 63;
+        if ((step == 1 || step == UINT32_MAX) && base >= 63 * (step != 1) && lo + 64 <= total) {
+            if (step == 1)
+                for (uint32_t k = 0; k < 64; k++)
+                    off |= b[k] ^ (base + k);
+            else
+                for (uint32_t k = 0; k < 64; k++)
+                    off |= b[k] ^ (base - k);
+            if (off == 0) {
+                ok &= mark_run64(bits, lo);
+                *count += 64;
+                continue;
+            }
+        }
+        if (!mark_each(bits, b, 64, total, count))
+            return 0;
+    }
+    return mark_each(bits, list + i, n - i, total, count) && ok;
 }
 
 /* The whole check without naming anything: 1 if it passes.
@@ -117,16 +171,18 @@ int xb_host_check(const xb_host *h, xb_domain **doms, uint64_t nr_doms, char *ms
     const uint64_t total = h->total_pages;
     /* one bit per frame: 4 MiB for a 128 GiB host, which stays in the cache while the
      * pool and the physmaps scatter their marks over it */
-    uint64_t *seen = calloc(xb_nz(total / 64 + 1), sizeof(uint64_t));
+    const size_t words = (size_t)(total / 64 + 1);
+    uint64_t *seen = xb_alloc_array(words * sizeof(uint64_t));
     int rc = 0;
     if (!seen) {
         snprintf(msg, (size_t)msg_len, "out of memory");
         return XB_ENOMEM;
     }
+    memset(seen, 0, words * sizeof(uint64_t));
     if (host_looks_sound(h, doms, nr_doms, seen))
         goto out;
     /* something is wrong: the rules one by one, to name it */
-    memset(seen, 0, (size_t)(total / 64 + 1) * sizeof(uint64_t));
+    memset(seen, 0, words * sizeof(uint64_t));
     /* the Python core would raise IndexError here: the field was written from Python */
     if (h->free_pages > total)
         FAIL("the pool holds %llu frames but the host has only %llu",
