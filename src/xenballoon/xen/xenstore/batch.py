@@ -4,7 +4,8 @@ libxl writes a new domain's nodes in one transaction (``libxl_create.c``); `make
 does what the same requests one by one do (same nodes, generations, owner counts and
 watch events, each fired right after its request as before), but checks every path, value
 and permission list first, so bad input changes nothing, and skips the per-request
-lock, path and transaction handling.
+lock, path, permission and transaction handling (domain 0 may do anything, and makes no
+transaction here).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Iterable, Sequence
 
 from .limits import canonical_path, check_value
 from .permissions import Perms, parse_perms
+from .transaction import Node
 from .tree import Tree
-from .watches import Event, WatchTable
+from .watches import WatchTable
 
 __all__ = ["NodeEntry", "make_nodes"]
 
@@ -30,21 +32,31 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
         if value is not None:
             check_value(0, path, value)
         checked.append((path, value, None if perms is None else parse_perms(perms)))
-    nodes, owned = tree.nodes, tree.owned
+    nodes, owned, gens, fire = tree.nodes, tree.owned, tree.gens, watches.fire
     for path, value, new in checked:
         node = nodes.get(path)
-        events: list[Event] = []
         if node is None:
-            node = tree.create(0, path, None)
-            if value is None:
-                events.append((path, False, (node.perms,)))
-        elif value is not None:
-            node = tree.changing(path, None)
-        if value is not None:
+            # Tree.create for domain 0 outside a transaction: the missing parents too, each
+            # inheriting the permissions of the nearest existing ancestor.
+            missing = [path]
+            above = path[:path.rfind("/")] or "/"
+            while above not in nodes:
+                missing.append(above)
+                above = above[:above.rfind("/")] or "/"
+            parent = nodes[above]
+            parent.gen = next(gens)
+            perms = parent.perms
+            owned[perms[0][0]] = owned.get(perms[0][0], 0) + len(missing)
+            for here in reversed(missing):
+                parent.add_child(here[here.rfind("/") + 1:])
+                parent = nodes[here] = Node(None, perms, next(gens))
+            node = parent
             node.value = value
-            events.append((path, False, (node.perms,)))
-        if events:
-            watches.fire(events)
+            fire(((path, False, (perms,)),))
+        elif value is not None:
+            node.gen = next(gens)
+            node.value = value
+            fire(((path, False, (node.perms,)),))
         if new is not None:  # a watch callback may have removed it: set_perms's KeyError
             node = nodes.get(path)
             if node is None:
@@ -53,6 +65,6 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
             if new[0][0] != old[0][0]:
                 owned[old[0][0]] = owned.get(old[0][0], 0) - 1
                 owned[new[0][0]] = owned.get(new[0][0], 0) + 1
-            node = tree.changing(path, None)
+            node.gen = next(gens)
             node.perms = new
-            watches.fire([(path, False, (old, new))])
+            fire(((path, False, (old, new)),))

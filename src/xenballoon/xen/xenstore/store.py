@@ -213,7 +213,7 @@ class XenStore:
                 assert child is not None
                 stack.append((f"{here}/{name}", child))
         parent = self._tree.changing(parent_of(path), tx)
-        parent.children.discard(path.rsplit("/", 1)[1])
+        parent.discard_child(path.rsplit("/", 1)[1])
         events: list[Event] = [(path, False, (node.perms,))]
         for here, current in doomed:
             self._tree.put(here, None, tx)
