@@ -62,11 +62,12 @@ class BalloonDriver:
         self._s = self._g.stats
         self.hotplug = bool(hotplug)
         self.batch = batch
-        self._impl.guest_set_batch(self._g, batch)
+        if batch != self._g.batch:  # the guest's frame_list is made for 512 (and unused)
+            self._impl.guest_set_batch(self._g, batch)
         self._g.scrub_pages = int(bool(scrub_pages))
         self._state = BPState.DONE
-        self._listeners: NotifierChain[Callable[[BalloonDriver], object]] = NotifierChain(
-            "balloon_process")
+        # Made by the first add_listener (most balloons have none).
+        self._listeners: NotifierChain[Callable[[BalloonDriver], object]] | None = None
         self._hz = guest.sim.hz
         self._sim = guest.sim
         self._hv: Hypervisor = guest.domain.hypervisor
@@ -84,7 +85,7 @@ class BalloonDriver:
             Hotplug(self._s, guest, self._kick) if hotplug else NoHotplug(self._s))
         self._hotplug_unpopulated = False
         guest.balloon = self
-        guest.domain.destroy_chain.register(self._domain_destroyed)
+        guest.domain.destroy_chain.register(_stop_driver)  # one function for every balloon
 
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
         pr_info("Initialising balloon driver")
@@ -214,7 +215,8 @@ class BalloonDriver:
         self._state = BP_STATES[state]
         if state == K.BP_EAGAIN:  # the delay starts now, when the run ends
             self._worker.schedule(self._s.schedule_delay * self._hz)
-        self._listeners.call_chain(self)
+        if self._listeners is not None:
+            self._listeners.call_chain(self)
 
     def _kick(self) -> None:
         """``schedule_delayed_work(&balloon_worker, 0)``."""
@@ -227,6 +229,8 @@ class BalloonDriver:
 
     def add_listener(self, callback: Callable[[BalloonDriver], object]) -> Callable[[], None]:
         """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
+        if self._listeners is None:
+            self._listeners = NotifierChain("balloon_process")
         return self._listeners.register(callback)
 
     # --- the driver's interface --------------------------------------------------------------
@@ -388,3 +392,8 @@ class BalloonDriver:
         return (f"<Balloon domain {self.guest.domain.domid}: current={s.current_pages} "
                 f"target={s.target_pages} balloon={s.balloon_low + s.balloon_high} "
                 f"state={self._state.name}>")
+
+
+def _stop_driver(domain: Domain) -> None:
+    """On the destroy chain of every balloon's domain: that balloon's worker stops."""
+    domain.guest.balloon._domain_destroyed(domain)
