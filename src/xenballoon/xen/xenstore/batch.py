@@ -27,11 +27,11 @@ NodeEntry = tuple[str, "str | None", "Sequence[str] | None"]
 def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) -> None:
     """Domain 0's ``mkdir``/``write`` of each entry, then its ``set_perms`` when given."""
     checked: list[tuple[str, str | None, Perms | None]] = []
-    for path, value, perms in entries:
+    for path, value, given in entries:
         path = canonical_path(path)
         if value is not None:
             check_value(0, path, value)
-        checked.append((path, value, None if perms is None else parse_perms(perms)))
+        checked.append((path, value, None if given is None else parse_perms(given)))
     nodes, owned, gens, fire = tree.nodes, tree.owned, tree.gens, watches.fire
     for path, value, new in checked:
         node = nodes.get(path)

@@ -39,8 +39,8 @@ def parse_perms(perms: Iterable[str]) -> Perms:
     parsed = []
     for entry in entries:
         # A letter of n/r/w/b and a decimal domid without leading zeros, below the reserved.
-        access = _LETTERS.get(entry[:1]) if isinstance(entry, str) else None
-        digits = entry[1:] if access is not None else ""
+        access = _LETTERS.get(entry[:1], -1) if isinstance(entry, str) else -1
+        digits = entry[1:] if access >= 0 else ""
         if (not 0 < len(digits) <= 5 or not digits.isascii() or not digits.isdigit()
                 or (digits[0] == "0" and len(digits) > 1)
                 or int(digits) >= DOMID_FIRST_RESERVED):
