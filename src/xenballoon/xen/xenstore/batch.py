@@ -16,7 +16,7 @@ from .limits import canonical_path, check_value
 from .permissions import Perms, parse_perms
 from .transaction import Node
 from .tree import Tree
-from .watches import WatchTable
+from .watches import Event, WatchTable
 
 __all__ = ["NodeEntry", "make_nodes"]
 
@@ -27,12 +27,30 @@ NodeEntry = tuple[str, "str | None", "Sequence[str] | None"]
 def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) -> None:
     """Domain 0's ``mkdir``/``write`` of each entry, then its ``set_perms`` when given."""
     checked: list[tuple[str, str | None, Perms | None]] = []
+    parsed: dict[tuple[str, ...], Perms] = {}  # a home gives the same perms to several nodes
     for path, value, given in entries:
         path = canonical_path(path)
         if value is not None:
             check_value(0, path, value)
-        checked.append((path, value, None if given is None else parse_perms(given)))
+        new = None
+        if given is not None:
+            key = tuple(given) if type(given) in (list, tuple) else None
+            new = parsed.get(key) if key is not None else None
+            if new is None:
+                new = parse_perms(given)
+                if key is not None:
+                    parsed[key] = new
+        checked.append((path, value, new))
+    if not checked:
+        return
     nodes, owned, gens, fire = tree.nodes, tree.owned, tree.gens, watches.fire
+    # Entries all at or below the first one, where no watch can fire (a new domain's home,
+    # before its guest watches anything): no event needs to be looked up.
+    top = checked[0][0]
+    under = top.rstrip("/") + "/"
+    if not watches.watched_under(top) and all(
+            path == top or path.startswith(under) for path, _, _ in checked):
+        fire = _quiet
     for path, value, new in checked:
         node = nodes.get(path)
         if node is None:
@@ -68,3 +86,7 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
             node.gen = next(gens)
             node.perms = new
             fire(((path, False, (old, new)),))
+
+
+def _quiet(events: Iterable[Event]) -> None:
+    """No watch can see these events (checked once for the whole batch)."""

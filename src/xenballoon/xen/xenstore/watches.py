@@ -80,6 +80,8 @@ class WatchTable:
         self._count = 0
         # path -> the watches on it and its ancestors, in registration order
         self._covering: dict[str, tuple[WatchHandle, ...]] = {}
+        # path -> how many watches are on it or below it
+        self._below: dict[str, int] = {}
 
     def add(self, path: str, callback: WatchCallback, domid: int,
             relative_to: str | None) -> WatchHandle:
@@ -91,8 +93,7 @@ class WatchTable:
             handles.append(handle)
         self._per_domain[domid] = self._per_domain.get(domid, 0) + 1
         self._count += 1
-        if self._covering:
-            self._covering.clear()
+        self._count_below(path, 1)
         return handle
 
     def remove(self, handle: WatchHandle) -> None:
@@ -102,8 +103,31 @@ class WatchTable:
             del self._by_path[handle.path]
         self._per_domain[handle.domid] -= 1
         self._count -= 1
-        if self._covering:
+        self._count_below(handle.path, -1)
+
+    def _count_below(self, path: str, delta: int) -> None:
+        """A watch on ``path`` came (+1) or went (-1): forget what the change alters.
+
+        The remembered paths always include the ancestors of each (they are filled in from
+        the top down), so if ``path`` is not remembered nothing below it is either.
+        """
+        if path in self._covering:
             self._covering.clear()
+        below = self._below
+        while True:
+            count = below.get(path, 0) + delta
+            if count:
+                below[path] = count
+            else:
+                del below[path]
+            if path == "/" or path[0] == "@":
+                return
+            cut = path.rfind("/")
+            path = path[:cut] if cut > 0 else "/"
+
+    def watched_under(self, path: str) -> bool:
+        """A change at ``path`` or anywhere below it may fire a watch (False: none can)."""
+        return path in self._below or bool(self._covering_of(path))
 
     def of_domain(self, domid: int) -> int:
         return self._per_domain.get(domid, 0)
@@ -135,8 +159,8 @@ class WatchTable:
         by_path = self._by_path
         for here in reversed(missing):
             own = by_path.get(here)
-            if own:
-                above = tuple(sorted(above + tuple(own), key=_seq_of))
+            if own:  # each list is in registration order already
+                above = tuple(sorted(above + tuple(own), key=_seq_of)) if above else tuple(own)
             covering[here] = above
         return above
 
