@@ -68,10 +68,10 @@ class BalloonDriver:
         self._state = BPState.DONE
         # Made by the first add_listener (most balloons have none).
         self._listeners: NotifierChain[Callable[[BalloonDriver], object]] | None = None
-        self._hz = guest.sim.hz
-        self._sim = guest.sim
         self._hv: Hypervisor = guest.domain.hypervisor
-        self._worker = DelayedWork(guest.sim, self._balloon_process)
+        self._sim = self._hv.sim
+        self._hz = self._sim.hz
+        self._worker = DelayedWork(self._sim, self._balloon_process)
         # The run in progress: its start, the ns it has cost so far, the event that
         # resumes it, and whether the work was queued again meanwhile.
         self._run_t0: float | None = None
@@ -90,10 +90,8 @@ class BalloonDriver:
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
         pr_info("Initialising balloon driver")
         s, guest = self._s, self.guest
-        s.current_pages = guest.totalram_pages
-        s.target_pages = s.current_pages
+        s.current_pages = s.target_pages = s.total_pages = guest.totalram_pages
         s.balloon_low = s.balloon_high = 0
-        s.total_pages = s.current_pages
         s.target_unpopulated = 0
         s.schedule_delay = 1
         s.max_schedule_delay = max_schedule_delay

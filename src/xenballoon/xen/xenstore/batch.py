@@ -10,9 +10,9 @@ transaction here).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from .limits import canonical_path, check_value
+from .limits import canonical_below, canonical_path, check_value
 from .permissions import Perms, parse_perms
 from .transaction import Node
 from .tree import Tree
@@ -28,8 +28,14 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
     """Domain 0's ``mkdir``/``write`` of each entry, then its ``set_perms`` when given."""
     checked: list[tuple[str, str | None, Perms | None]] = []
     parsed: dict[tuple[str, ...], Perms] = {}  # a home gives the same perms to several nodes
+    under = ""  # the first path and "/": the others below it are checked by their names
     for path, value, given in entries:
-        path = canonical_path(path)
+        if under and isinstance(path, str) and path.startswith(under):
+            path = canonical_below(under[:-1], path[len(under):])
+        else:
+            path = canonical_path(path)
+            if not checked and path != "/":
+                under = path + "/"
         if value is not None:
             check_value(0, path, value)
         new = None
@@ -43,14 +49,15 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
         checked.append((path, value, new))
     if not checked:
         return
-    nodes, owned, gens, fire = tree.nodes, tree.owned, tree.gens, watches.fire
+    nodes, owned, gens = tree.nodes, tree.owned, tree.gens
+    fire: Callable[[Iterable[Event]], None] | None = watches.fire
     # Entries all at or below the first one, where no watch can fire (a new domain's home,
     # before its guest watches anything): no event needs to be looked up.
     top = checked[0][0]
     under = top.rstrip("/") + "/"
     if not watches.watched_under(top) and all(
             path == top or path.startswith(under) for path, _, _ in checked):
-        fire = _quiet
+        fire = None
     for path, value, new in checked:
         node = nodes.get(path)
         if node is None:
@@ -70,11 +77,13 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
                 parent = nodes[here] = Node(None, perms, next(gens))
             node = parent
             node.value = value
-            fire(((path, False, (perms,)),))
+            if fire is not None:
+                fire(((path, False, (perms,)),))
         elif value is not None:
             node.gen = next(gens)
             node.value = value
-            fire(((path, False, (node.perms,)),))
+            if fire is not None:
+                fire(((path, False, (node.perms,)),))
         if new is not None:  # a watch callback may have removed it: set_perms's KeyError
             node = nodes.get(path)
             if node is None:
@@ -85,8 +94,6 @@ def make_nodes(tree: Tree, watches: WatchTable, entries: Iterable[NodeEntry]) ->
                 owned[new[0][0]] = owned.get(new[0][0], 0) + 1
             node.gen = next(gens)
             node.perms = new
-            fire(((path, False, (old, new)),))
+            if fire is not None:
+                fire(((path, False, (old, new)),))
 
-
-def _quiet(events: Iterable[Event]) -> None:
-    """No watch can see these events (checked once for the whole batch)."""
