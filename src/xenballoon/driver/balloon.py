@@ -49,7 +49,8 @@ class BalloonDriver:
                  scrub_pages: bool = True) -> None:
         if not isinstance(guest, Guest):
             raise InvalidType(f"guest must be a Guest, not {type(guest).__name__}")
-        guest.require_alive()
+        if not guest.domain.alive:  # NOTE: the locked call only to raise, for performance
+            guest.require_alive()
         ensure(guest.balloon is None,
                f"domain {guest.domain.domid} already has a balloon driver")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
@@ -234,7 +235,8 @@ class BalloonDriver:
     # --- the driver's interface --------------------------------------------------------------
     def set_target(self, pages: int) -> None:
         """``balloon_set_new_target``: store the target and kick the worker (delay 0)."""
-        self.guest.require_alive()
+        if not self.guest.domain.alive:  # NOTE: the locked call only to raise, for performance
+            self.guest.require_alive()
         self._s.target_pages = _validate.as_count(pages, "pages")
         self._schedule(0)
 

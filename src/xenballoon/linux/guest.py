@@ -52,7 +52,8 @@ class Guest:
                  kill_unit: int | None = None) -> None:
         if not isinstance(domain, Domain):
             raise InvalidType(f"domain must be a Domain, not {type(domain).__name__}")
-        domain.require_alive()
+        if not domain.alive:  # NOTE: the locked call only to raise, for performance
+            domain.require_alive()
         ensure(domain.guest is None, f"domain {domain.domid} already runs a guest")
         self._impl = domain.impl
         memory = domain.tot_pages

@@ -145,7 +145,7 @@ def check_value(domid: int, path: str, value: object) -> None:
     """
     if not isinstance(value, str):
         raise InvalidType(f"xenstore values are str, not {type(value).__name__}")
-    size = value_bytes(value)
+    size = len(value) if value.isascii() else value_bytes(value)  # ASCII: a byte a character
     room = XENSTORE_PAYLOAD_MAX - len(path) - 1
     if size > room:
         raise invalid(f"xenstore value of {size} bytes (UTF-8) at {path}: a WRITE has room "
