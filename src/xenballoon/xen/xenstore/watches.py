@@ -66,8 +66,10 @@ class WatchTable:
 
     A change at P needs the watches on P and on each of its ancestors: found by walking up
     the path once, then remembered by path (sorted by registration) until a watch is added
-    or removed, so the nodes of one domain's home, or a round of writes to every domain's
-    ``memory/target``, look each ancestor up once rather than once per change.
+    or removed at a remembered path, so a round of writes to every domain's
+    ``memory/target`` looks each ancestor up once rather than once per change.  A count of
+    the watches at or below each path tells a batch of changes below one path
+    (`xenballoon.xen.xenstore.batch`) when no watch can see any of them.
     """
 
     # The remembered answers are dropped past this many paths (a bound on their memory).
