@@ -16,6 +16,8 @@ SHORT_ARRAY = 64  # as_pfns checks arrays up to this size in Python
 
 def as_count(value: Any, name: str, *, maximum: int = MAX_COUNT, minimum: int = 0) -> int:
     """An integer count in ``[minimum, maximum]``; bools, floats and strings are refused."""
+    if type(value) is int and minimum <= value <= maximum:  # NOTE: the common case first
+        return value
     if isinstance(value, bool):
         raise InvalidType(f"{name} must be an integer, not bool")
     try:

@@ -49,7 +49,8 @@ class BalloonDriver:
                  scrub_pages: bool = True) -> None:
         if not isinstance(guest, Guest):
             raise InvalidType(f"guest must be a Guest, not {type(guest).__name__}")
-        guest.require_alive()
+        if not guest.domain.alive:  # NOTE: the locked call only to raise, for performance
+            guest.require_alive()
         ensure(guest.balloon is None,
                f"domain {guest.domain.domid} already has a balloon driver")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
@@ -62,15 +63,16 @@ class BalloonDriver:
         self._s = self._g.stats
         self.hotplug = bool(hotplug)
         self.batch = batch
-        self._impl.guest_set_batch(self._g, batch)
+        if batch != self._g.batch:  # the guest's frame_list is made for 512 (and unused)
+            self._impl.guest_set_batch(self._g, batch)
         self._g.scrub_pages = int(bool(scrub_pages))
         self._state = BPState.DONE
-        self._listeners: NotifierChain[Callable[[BalloonDriver], object]] = NotifierChain(
-            "balloon_process")
-        self._hz = guest.sim.hz
-        self._sim = guest.sim
+        # Made by the first add_listener (most balloons have none).
+        self._listeners: NotifierChain[Callable[[BalloonDriver], object]] | None = None
         self._hv: Hypervisor = guest.domain.hypervisor
-        self._worker = DelayedWork(guest.sim, self._balloon_process)
+        self._sim = self._hv.sim
+        self._hz = self._sim.hz
+        self._worker = DelayedWork(self._sim, self._balloon_process)
         # The run in progress: its start, the ns it has cost so far, the event that
         # resumes it, and whether the work was queued again meanwhile.
         self._run_t0: float | None = None
@@ -84,15 +86,13 @@ class BalloonDriver:
             Hotplug(self._s, guest, self._kick) if hotplug else NoHotplug(self._s))
         self._hotplug_unpopulated = False
         guest.balloon = self
-        guest.domain.destroy_chain.register(self._domain_destroyed)
+        guest.domain.destroy_chain.register(_stop_driver)  # one function for every balloon
 
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
         pr_info("Initialising balloon driver")
         s, guest = self._s, self.guest
-        s.current_pages = guest.totalram_pages
-        s.target_pages = s.current_pages
+        s.current_pages = s.target_pages = s.total_pages = guest.totalram_pages
         s.balloon_low = s.balloon_high = 0
-        s.total_pages = s.current_pages
         s.target_unpopulated = 0
         s.schedule_delay = 1
         s.max_schedule_delay = max_schedule_delay
@@ -214,7 +214,8 @@ class BalloonDriver:
         self._state = BP_STATES[state]
         if state == K.BP_EAGAIN:  # the delay starts now, when the run ends
             self._worker.schedule(self._s.schedule_delay * self._hz)
-        self._listeners.call_chain(self)
+        if self._listeners is not None:
+            self._listeners.call_chain(self)
 
     def _kick(self) -> None:
         """``schedule_delayed_work(&balloon_worker, 0)``."""
@@ -227,12 +228,15 @@ class BalloonDriver:
 
     def add_listener(self, callback: Callable[[BalloonDriver], object]) -> Callable[[], None]:
         """Call ``callback(balloon)`` after every ``balloon_process`` run; returns a remover."""
+        if self._listeners is None:
+            self._listeners = NotifierChain("balloon_process")
         return self._listeners.register(callback)
 
     # --- the driver's interface --------------------------------------------------------------
     def set_target(self, pages: int) -> None:
         """``balloon_set_new_target``: store the target and kick the worker (delay 0)."""
-        self.guest.require_alive()
+        if not self.guest.domain.alive:  # NOTE: the locked call only to raise, for performance
+            self.guest.require_alive()
         self._s.target_pages = _validate.as_count(pages, "pages")
         self._schedule(0)
 
@@ -388,3 +392,8 @@ class BalloonDriver:
         return (f"<Balloon domain {self.guest.domain.domid}: current={s.current_pages} "
                 f"target={s.target_pages} balloon={s.balloon_low + s.balloon_high} "
                 f"state={self._state.name}>")
+
+
+def _stop_driver(domain: Domain) -> None:
+    """On the destroy chain of every balloon's domain: that balloon's worker stops."""
+    domain.guest.balloon._domain_destroyed(domain)

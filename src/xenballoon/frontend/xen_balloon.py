@@ -30,12 +30,14 @@ class Balloon(BalloonDriver):
         super().__init__(guest, hotplug=hotplug, batch=batch, max_retry_count=max_retry_count,
                          max_schedule_delay=max_schedule_delay, scrub_pages=scrub_pages)
         self.watch = TargetWatch(self)
-        guest.domain.destroy_chain.register(self._unwatch)
+        guest.domain.destroy_chain.register(_unwatch)  # one function for every balloon
 
     @cached_property
     def sysfs(self) -> BalloonSysfs:
         """``/sys/devices/system/xen_memory/xen_memory0``: the attributes of xen-balloon.c."""
         return BalloonSysfs(self)
 
-    def _unwatch(self, domain: Domain) -> None:
-        self.watch.unwatch()
+
+def _unwatch(domain: Domain) -> None:
+    """On the destroy chain of every balloon's domain: its ``memory/target`` watch goes."""
+    domain.guest.balloon.watch.unwatch()

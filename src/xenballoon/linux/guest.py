@@ -29,7 +29,7 @@ from .workloads.stepper import report_oom
 __all__ = ["Guest"]
 
 
-@guarded(getters=("nr_free_pages", "mem_available"))
+@guarded(getters=("nr_free_pages", "mem_available", "hotplug"))
 class Guest:
     """A Linux guest running in ``domain``.
 
@@ -52,7 +52,8 @@ class Guest:
                  kill_unit: int | None = None) -> None:
         if not isinstance(domain, Domain):
             raise InvalidType(f"domain must be a Domain, not {type(domain).__name__}")
-        domain.require_alive()
+        if not domain.alive:  # NOTE: the locked call only to raise, for performance
+            domain.require_alive()
         ensure(domain.guest is None, f"domain {domain.domid} already runs a guest")
         self._impl = domain.impl
         memory = domain.tot_pages
@@ -71,17 +72,32 @@ class Guest:
         if self._impl.domain_grow(domain.handle, nr_pfns) != 0:
             raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
         self._core = self._impl.guest_new(domain.handle, nr_pfns, lowmem, reserve, 512, True)
-        self._core.vm.swap_pages = swap
-        self._core.vm.kill_unit = unit
+        if swap or unit:  # the core starts both at 0
+            vm = self._core.vm
+            vm.swap_pages = swap
+            vm.kill_unit = unit
         self._stepper: WorkloadStepper | None = None
         self._reader: VmStatReader | None = None
         # The balloon driver running in this guest, if any (set by the driver; this layer
         # never calls it: the driver learns of the domain's end from its destroy chain).
         self.balloon: Any = None
-        self.hotplug = MemoryHotplug(domain, self._impl, self._core, auto_online=auto_online,
-                                     max_phys_pages=phys)
+        # Memory hotplug is made on first use (most guests never hotplug): until then the
+        # pfn space is the boot one it would start from.
+        self._hotplug: MemoryHotplug | None = None
+        self._auto_online = bool(auto_online)
+        self._max_phys_pages = phys
         domain.guest = self
-        domain.check_chain.register(lambda _domain: self.check())
+        domain.check_chain.register(_check_guest)  # one function for every guest
+
+    @property
+    def hotplug(self) -> MemoryHotplug:
+        """The guest's memory hotplug (`xenballoon.linux.memory_hotplug.MemoryHotplug`)."""
+        hotplug = self._hotplug
+        if hotplug is None:
+            hotplug = self._hotplug = MemoryHotplug(
+                self.domain, self._impl, self._core, auto_online=self._auto_online,
+                max_phys_pages=self._max_phys_pages)
+        return hotplug
 
     @property
     def sim(self) -> Simulation:
@@ -309,3 +325,7 @@ class Guest:
         return (f"<Guest of domain {self.domain.domid}: {self.totalram_pages} pages managed, "
                 f"{self.nr_free_pages} free>")
 
+
+def _check_guest(domain: Domain) -> None:
+    """On every guest's domain check chain: that guest's `Guest.check`."""
+    domain.guest.check()

@@ -36,6 +36,7 @@ class Domain:
         self._core = handle
         self.domid = domid
         self.name = name
+        self._home = f"/local/domain/{domid}"
         self.alive = True
         self.guest: Any = None
         self.destroy_chain: NotifierChain = NotifierChain(f"domain {domid} destroy")
@@ -73,7 +74,7 @@ class Domain:
     @property
     def home(self) -> str:
         """The domain's xenstore directory, ``/local/domain/<domid>``."""
-        return f"/local/domain/{self.domid}"
+        return self._home
 
     @property
     def target_kb(self) -> int | None:

@@ -48,13 +48,14 @@ class DomainMemory:
 
     def nodes(self) -> dict[str, int]:
         """The ``memory/*`` nodes and their values in KiB, in the order toolstacks write them."""
-        nodes = {"static-max": self.maxmem, "target": self.memory, "videoram": self.videoram}
+        nodes = {"static-max": pages_to_kb(self.maxmem), "target": pages_to_kb(self.memory),
+                 "videoram": pages_to_kb(self.videoram)}
         for name, value in (("dynamic-min", self.dynamic_min),
                             ("dynamic-max", self.dynamic_max),
                             ("hotplug-max", self.hotplug_max)):
             if value is not None:
-                nodes[name] = value
-        return {name: pages_to_kb(pages) for name, pages in nodes.items()}
+                nodes[name] = pages_to_kb(value)
+        return nodes
 
 
 def memory_node_path(domain: Domain, node: str) -> str:
@@ -85,8 +86,7 @@ def make_domain_home(xs: XenStore, domain: Domain, memory: DomainMemory) -> None
                                 (f"{home}/data", None, [f"n{domid}"]),
                                 (f"{home}/name", domain.name, None),
                                 (f"{home}/domid", str(domid), None)]
-    entries += [(memory_node_path(domain, node), str(kib), None)
-                for node, kib in memory.nodes().items()]
+    entries += [(f"{home}/memory/{node}", str(kib), None) for node, kib in memory.nodes().items()]
     xs.make_nodes(entries)
 
 

@@ -27,8 +27,8 @@ from ...errors import InvalidArgument, InvalidType
 __all__ = ["XENSTORE_PAYLOAD_MAX", "XENSTORE_ABS_PATH_MAX", "XENSTORE_REL_PATH_MAX",
            "MAX_VALUE_LEN", "SPECIAL_PATHS", "DOMID_FIRST_RESERVED", "QUOTA_NODES",
            "QUOTA_NODE_SIZE", "QUOTA_WATCHES", "QUOTA_TRANSACTIONS", "QUOTA_PERMS",
-           "canonical_path", "check_value", "check_path_quota", "errno_of", "invalid",
-           "quota_exceeded", "as_domid", "parent_of", "value_bytes"]
+           "canonical_path", "canonical_below", "check_value", "check_path_quota", "errno_of",
+           "invalid", "quota_exceeded", "as_domid", "parent_of", "value_bytes"]
 
 XENSTORE_PAYLOAD_MAX = 4096  # xs_wire.h: the most payload one message carries, either way
 XENSTORE_ABS_PATH_MAX = 3072  # xs_wire.h: an absolute path, in bytes
@@ -101,9 +101,28 @@ def canonical_path(path: object, *, special: bool = False) -> str:
     return path
 
 
+# Relative paths (such as "memory/target") already found valid below some canonical path:
+# the nodes of every domain's home have the same few names, checked once instead of per
+# domain.  Bounded: forgotten when it grows past _RELATIVE_MAX.
+_RELATIVE_OK: set[str] = set()
+_RELATIVE_MAX = 4096
+
+
+def canonical_below(top: str, relative: str) -> str:
+    """``canonical_path(top + "/" + relative)`` for a canonical ``top`` (not ``/``)."""
+    path = f"{top}/{relative}"
+    if relative in _RELATIVE_OK and len(path) <= XENSTORE_ABS_PATH_MAX:
+        return path
+    canonical_path(path)  # raises as for any path
+    if len(_RELATIVE_OK) >= _RELATIVE_MAX:
+        _RELATIVE_OK.clear()
+    _RELATIVE_OK.add(relative)
+    return path
+
+
 def check_path_quota(domid: int, path: str) -> None:
     """The "path-max" quota of an unprivileged domain: 2048 bytes below its home."""
-    if domid == 0:
+    if domid == 0 or len(path) <= XENSTORE_REL_PATH_MAX:  # a shorter path always fits
         return
     home = f"/local/domain/{domid}/"
     relative = path[len(home):] if path.startswith(home) else path
@@ -126,7 +145,7 @@ def check_value(domid: int, path: str, value: object) -> None:
     """
     if not isinstance(value, str):
         raise InvalidType(f"xenstore values are str, not {type(value).__name__}")
-    size = value_bytes(value)
+    size = len(value) if value.isascii() else value_bytes(value)  # ASCII: a byte a character
     room = XENSTORE_PAYLOAD_MAX - len(path) - 1
     if size > room:
         raise invalid(f"xenstore value of {size} bytes (UTF-8) at {path}: a WRITE has room "

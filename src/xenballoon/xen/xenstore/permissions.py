@@ -8,7 +8,6 @@ domain without an entry of its own.  Domain 0 may do anything.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from ...errors import InvalidType
@@ -25,7 +24,6 @@ XS_PERM_BOTH = XS_PERM_READ | XS_PERM_WRITE
 _LETTERS = {"n": XS_PERM_NONE, "r": XS_PERM_READ, "w": XS_PERM_WRITE, "b": XS_PERM_BOTH}
 _NAMES = {bit: letter for letter, bit in _LETTERS.items()}
 VERB = {XS_PERM_READ: "read", XS_PERM_WRITE: "write"}
-_PERM = re.compile(r"([nrwb])(0|[1-9][0-9]{0,4})")
 
 Perms = tuple[tuple[int, int], ...]  # ((owner, default access), (domid, access), ...)
 ROOT_PERMS: Perms = ((0, XS_PERM_NONE),)  # xenstored's manual_node("/")
@@ -40,11 +38,15 @@ def parse_perms(perms: Iterable[str]) -> Perms:
         raise invalid("perms needs at least one entry (the owner's)")
     parsed = []
     for entry in entries:
-        match = _PERM.fullmatch(entry) if isinstance(entry, str) else None
-        if match is None or int(match[2]) >= DOMID_FIRST_RESERVED:
+        # A letter of n/r/w/b and a decimal domid without leading zeros, below the reserved.
+        access = _LETTERS.get(entry[:1], -1) if isinstance(entry, str) else -1
+        digits = entry[1:] if access >= 0 else ""
+        if (not 0 < len(digits) <= 5 or not digits.isascii() or not digits.isdigit()
+                or (digits[0] == "0" and len(digits) > 1)
+                or int(digits) >= DOMID_FIRST_RESERVED):
             raise invalid(f"bad permission entry {entry!r}: want a letter of n/r/w/b "
                           "and a domid, such as 'r3'")
-        parsed.append((int(match[2]), _LETTERS[match[1]]))
+        parsed.append((int(digits), access))
     return tuple(parsed)
 
 

@@ -44,6 +44,7 @@ from .limits import (
     QUOTA_TRANSACTIONS,
     QUOTA_WATCHES,
     as_domid,
+    canonical_below,
     canonical_path,
     check_path_quota,
     check_value,
@@ -213,7 +214,7 @@ class XenStore:
                 assert child is not None
                 stack.append((f"{here}/{name}", child))
         parent = self._tree.changing(parent_of(path), tx)
-        parent.children.discard(path.rsplit("/", 1)[1])
+        parent.discard_child(path.rsplit("/", 1)[1])
         events: list[Event] = [(path, False, (node.perms,))]
         for here, current in doomed:
             self._tree.put(here, None, tx)
@@ -327,16 +328,15 @@ class XenStoreConnection:
         self.relative = relative  # False: every path must be absolute (XenStore's own view)
 
     def _path(self, path: str, *, special: bool = False) -> str:
-        if self.relative and isinstance(path, str) and path and path[0] not in "/@":
-            path = f"{self.home}/{path}"
-        path = canonical_path(path, special=special)
+        rel = self.relative and isinstance(path, str) and path and path[0] not in "/@"
+        path = canonical_below(self.home, path) if rel else canonical_path(path, special=special)
         if self.domid:
             check_path_quota(self.domid, path)
         return path
 
     def read(self, path: str, *, tx: int = 0) -> str:
         """The value at ``path``: ``KeyError`` if there is none, ``PermissionError`` if hidden."""
-        value = self.value(path, tx=tx)
+        value = self.store._read(self.domid, self._path(path), self.store._tx(self.domid, tx))
         if value is None:
             raise KeyError(path)
         return value

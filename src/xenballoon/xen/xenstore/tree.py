@@ -96,7 +96,7 @@ class Tree:
         if domid != 0:  # unprivileged domains own what they create
             perms = ((domid, perms[0][1]),) + perms[1:]
         for new in reversed(missing):
-            parent.children.add(new.rsplit("/", 1)[1])
+            parent.add_child(new.rsplit("/", 1)[1])
             parent = Node(None, perms)
             self.put(new, parent, tx)
         return parent

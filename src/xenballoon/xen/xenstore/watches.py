@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from .permissions import XS_PERM_READ, Perms, perm_for_conn
 
@@ -62,20 +62,40 @@ class WatchHandle:
 
 
 class WatchTable:
-    """The registered watches by watched path, with a count per domain (for its quota)."""
+    """The registered watches by watched path, with a count per domain (for its quota).
+
+    A change at P needs the watches on P and on each of its ancestors: found by walking up
+    the path once, then remembered by path (sorted by registration) until a watch is added
+    or removed at a remembered path, so a round of writes to every domain's
+    ``memory/target`` looks each ancestor up once rather than once per change.  A count of
+    the watches at or below each path tells a batch of changes below one path
+    (`xenballoon.xen.xenstore.batch`) when no watch can see any of them.
+    """
+
+    # The remembered answers are dropped past this many paths (a bound on their memory).
+    CACHE_PATHS = 1 << 16
 
     def __init__(self) -> None:
         self._by_path: dict[str, list[WatchHandle]] = {}
         self._per_domain: dict[int, int] = {}
         self._seq = itertools.count()
         self._count = 0
+        # path -> the watches on it and its ancestors, in registration order
+        self._covering: dict[str, tuple[WatchHandle, ...]] = {}
+        # path -> how many watches are on it or below it
+        self._below: dict[str, int] = {}
 
     def add(self, path: str, callback: WatchCallback, domid: int,
             relative_to: str | None) -> WatchHandle:
         handle = WatchHandle(self, path, callback, domid, relative_to, next(self._seq))
-        self._by_path.setdefault(path, []).append(handle)
+        handles = self._by_path.get(path)
+        if handles is None:
+            self._by_path[path] = [handle]
+        else:
+            handles.append(handle)
         self._per_domain[domid] = self._per_domain.get(domid, 0) + 1
         self._count += 1
+        self._count_below(path, 1)
         return handle
 
     def remove(self, handle: WatchHandle) -> None:
@@ -85,6 +105,31 @@ class WatchTable:
             del self._by_path[handle.path]
         self._per_domain[handle.domid] -= 1
         self._count -= 1
+        self._count_below(handle.path, -1)
+
+    def _count_below(self, path: str, delta: int) -> None:
+        """A watch on ``path`` came (+1) or went (-1): forget what the change alters.
+
+        The remembered paths always include the ancestors of each (they are filled in from
+        the top down), so if ``path`` is not remembered nothing below it is either.
+        """
+        if path in self._covering:
+            self._covering.clear()
+        below = self._below
+        while True:
+            count = below.get(path, 0) + delta
+            if count:
+                below[path] = count
+            else:
+                del below[path]
+            if path == "/" or path[0] == "@":
+                return
+            cut = path.rfind("/")
+            path = path[:cut] if cut > 0 else "/"
+
+    def watched_under(self, path: str) -> bool:
+        """A change at ``path`` or anywhere below it may fire a watch (False: none can)."""
+        return path in self._below or bool(self._covering_of(path))
 
     def of_domain(self, domid: int) -> int:
         return self._per_domain.get(domid, 0)
@@ -92,39 +137,64 @@ class WatchTable:
     def __len__(self) -> int:
         return self._count
 
-    def matching(self, path: str, exact: bool) -> list[WatchHandle]:
-        """The watches on ``path`` and (unless ``exact``) on each of its ancestors."""
-        found: list[WatchHandle] = []
-        by_path = self._by_path
-        if not by_path:
+    def _covering_of(self, path: str) -> tuple[WatchHandle, ...]:
+        covering = self._covering
+        found = covering.get(path)
+        if found is not None:
             return found
-        while True:
-            handles = by_path.get(path)
-            if handles:
-                found.extend(handles)
-            if exact or path == "/" or path[0] == "@":
-                return found
+        if not self._by_path:
+            return ()
+        # Walk up to the nearest ancestor already known (or past the root), then fill in
+        # each path on the way back down.
+        missing = [path]
+        above: tuple[WatchHandle, ...] = ()
+        while path != "/":
             cut = path.rfind("/")  # NOTE: parent_of inlined for performance reasons
             path = path[:cut] if cut > 0 else "/"
+            known = covering.get(path)
+            if known is not None:
+                above = known
+                break
+            missing.append(path)
+        if len(covering) + len(missing) > self.CACHE_PATHS:
+            covering.clear()
+        by_path = self._by_path
+        for here in reversed(missing):
+            own = by_path.get(here)
+            if own:  # each list is in registration order already
+                above = tuple(sorted(above + tuple(own), key=_seq_of)) if above else tuple(own)
+            covering[here] = above
+        return above
 
     def fire(self, events: Iterable[Event]) -> None:
         """Tell each watch of each event, in registration order; then raise what they raised."""
         errors: list[Exception] = []
+        by_path, covering = self._by_path, self._covering
         for path, exact, perms in events:
-            handles = self.matching(path, exact)
-            if len(handles) > 1:
-                handles.sort(key=lambda h: h.seq)
+            if not by_path:
+                break
+            handles: Sequence[WatchHandle] | None
+            if exact or path[0] == "@":
+                handles = tuple(by_path.get(path, ()))
+            else:
+                handles = covering.get(path)
+                if handles is None:
+                    handles = self._covering_of(path)
             for handle in handles:
                 if not handle.active:
                     continue
-                if any(perm_for_conn(handle.domid, p) & XS_PERM_READ for p in perms):
-                    event_path = handle.path if exact else path
+                domid = handle.domid
+                if domid == 0 or any(perm_for_conn(domid, p) & XS_PERM_READ for p in perms):
                     try:
-                        handle.deliver(event_path)
+                        handle.deliver(handle.path if exact else path)
                     except Exception as exc:  # every other watch must still be told
                         errors.append(exc)
         if errors:
             raise_collected(errors)
+
+
+def _seq_of(handle: WatchHandle) -> int:
+    return handle.seq
 
 
 def raise_collected(errors: list[Exception]) -> None:
