@@ -408,6 +408,44 @@ def test_xenballooned_pages_and_invalid_inputs():
     p.compare()
 
 
+def test_alloc_xenballooned_reclaims_lowmem_cache():
+    """Balloon and free lowmem short of the request, lowmem cache enough: handed out.
+
+    The seed refuses only when si_mem_available(), page cache counted, is short (add_ballooned
+    _pages, seed lines 566-567); decrease_reservation's alloc_page(GFP_USER) (seed line 448)
+    reclaims the clean cache.  The compiled core's binding once refused without the cache.
+    """
+    p = make(extra=0, lowmem=96)  # one zone: the cache is lowmem
+    run(p, ("workload_step", 0, 60, 1.0))
+    g = p.py["g"]
+    assert (g.nr_free[0], g.nr_cache[0], g.stats.balloon_low) == (36, 60, 0)
+    assert p.call("alloc_xenballooned_pages", "g", 97) == (pc.ENOMEM, None)  # free + cache
+    p.compare()
+    rc, out = p.call("alloc_xenballooned_pages", "g", 40)
+    assert rc == 0 and len(out) == 40 and g.vm.balloon_reclaimed > 0
+    assert (g.nr_free[0] + g.nr_cache[0], g.stats.target_unpopulated) == (56, 40)
+    p.compare()
+
+
+def test_alloc_xenballooned_after_workload_and_turns_agrees():
+    """The sequence that found the binding's refusal (max_examples=1500), step by step."""
+    p = Pair(total=174, scrub_freed=True, memory=73, max_extra=35, extra_pfns=2, lowmem=69,
+             reserve=7, batch=16, scrub_pages=False, driver=False)
+    for op in [("workload_step", 199, 56, 1.0), ("reclaim", 0, pc.GFP_HIGHUSER),
+               ("set_batch", 10), ("retrieve", True),
+               ("free_xb", [379, 260, 456, 361, 668, 487, 159, 1], []),
+               ("turns", 38, 1, 5e4, (0.1, 0.3, 0.7, 0.2, 0.9)),
+               ("workload_free", [325, 0, 347, 0, 95, 55, 743, 605], []),
+               ("decrease", 13, pc.GFP_USER), ("workload_alloc", 31), ("turn", 9),
+               ("max_pages", 0, 258), ("decrease", 23, pc.GFP_HIGHUSER),
+               ("workload_step", 57, 25, 1.0)]:
+        run(p, op)
+    g = p.py["g"]
+    assert (g.stats.balloon_low, g.nr_free[0], g.nr_cache[0]) == (10, 7, 52)
+    run(p, ("alloc_xb", 25))  # 10 from the balloon, 15 ballooned out of reclaimed cache
+    assert len(p.handed) == 25 and g.stats.balloon_low == 0
+
+
 def test_workload_and_regions():
     p = make()
     out = p.call("workload_alloc", "g", 50)
