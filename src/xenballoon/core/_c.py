@@ -285,9 +285,12 @@ def balloon_turns(g: CData, max_turns: int, budget_ns: float,
 
 
 def alloc_xenballooned_pages(g: CData, nr_pages: int) -> tuple[int, np.ndarray | None]:
-    # More than the balloon's lowmem plus the lowmem free list is certain to be refused
-    # (ENOMEM, nothing changed): answer without allocating `out` for it.
-    if nr_pages > max(g.stats.balloon_low, 0) + g.nr_free[0]:
+    # More than the balloon's lowmem plus the lowmem free list and lowmem cache is certain
+    # to be refused (ENOMEM, nothing changed): answer without allocating `out` for it.  The
+    # cache counts: the seed's add_ballooned_pages refuses on si_mem_available() (seed lines
+    # 566-567), which counts it, and decrease_reservation's alloc_page(GFP_USER) (line 448)
+    # reclaims it; xb_alloc_xenballooned_pages refuses on the same sum.
+    if nr_pages > max(g.stats.balloon_low, 0) + g.nr_free[0] + g.nr_cache[0]:
         return ENOMEM, None
     out, buf = _u64_out(nr_pages)
     rc = lib.xb_alloc_xenballooned_pages(g, nr_pages, buf)
