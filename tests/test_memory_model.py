@@ -56,6 +56,25 @@ def test_inflate_reclaims_clean_cache(machine) -> None:
     assert stat.anon_pages == 2000 and stat.oom_kills == 0 and g.nr_free_pages == 32
 
 
+def test_alloc_ballooned_pages_reclaims_clean_cache(machine) -> None:
+    """Free pages short, cache enough: add_ballooned_pages' GFP_USER allocations reclaim it.
+
+    The limit is si_mem_available(), which counts the cache (seed lines 566-567).
+    """
+    g = guest_of(machine, reserve_pages=32)
+    balloon = xb.Balloon(g)
+    g.step_workload(anon=2000, file=2000)
+    assert g.nr_free_pages == 96 and g.mem_available == 96 - 32 + 2000 - 26
+    with pytest.raises(xb.OutOfMemory):
+        balloon.alloc_ballooned_pages(g.mem_available + 1)
+    assert balloon.stats.target_unpopulated == 0 and g.file_pages == 2000
+    pfns = balloon.alloc_ballooned_pages(500)
+    assert len(set(pfns.tolist())) == 500 and balloon.stats.target_unpopulated == 500
+    reclaimed = g.vmstat().balloon_reclaimed
+    assert reclaimed > 0 and g.file_pages == 2000 - reclaimed
+    assert g.nr_free_pages + g.file_pages == 96 + 2000 - 500 and g.anon_pages == 2000
+
+
 def test_inflate_is_eagain_when_only_anonymous_memory_is_left(machine) -> None:
     """No cache left: the inflate stops with EAGAIN and never touches anonymous pages."""
     g = guest_of(machine, reserve_pages=32)
