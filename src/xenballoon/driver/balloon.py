@@ -26,7 +26,7 @@ from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, 
 from ..linux import Guest
 from ..sim import DelayedWork, NotifierChain, Timer, guarded
 from ..xen import Domain, Hypervisor
-from .reserve import Hotplug, NoHotplug, ReserveStrategy
+from .reserve import NO_HOTPLUG, Hotplug, ReserveStrategy
 from .state import BP_STATES, STAT_FIELDS, BalloonStats, BPState
 
 __all__ = ["BPState", "BalloonDriver", "BalloonStats"]
@@ -71,9 +71,8 @@ class BalloonDriver:
         # Made by the first add_listener (most balloons have none).
         self._listeners: NotifierChain[Callable[[BalloonDriver], object]] | None = None
         self._hv: Hypervisor = domain.hypervisor
-        self._sim = sim = self._hv.sim
-        self._hz = sim.hz
-        self._worker = DelayedWork(sim, self._balloon_process)
+        self._sim, self._hz = self._hv.sim, self._hv.sim.hz
+        self._worker = DelayedWork(self._sim, self._balloon_process)
         # The run in progress: its start, the ns it has cost so far, the event that
         # resumes it, and whether the work was queued again meanwhile.
         self._run_t0: float | None = None
@@ -81,11 +80,9 @@ class BalloonDriver:
         self._resume: Timer | None = None
         self._queued = False
         self._balloon_init(max_retry_count, max_schedule_delay)
-        # reserve_additional_memory, with or without CONFIG_XEN_BALLOON_MEMORY_HOTPLUG: the
-        # hotplug one registers the online-page callback and the memory notifier now; the
-        # other is made on first use (`_reserve_strategy`: most balloons never need it).
-        self._reserve: ReserveStrategy | None = (
-            Hotplug(self._s, guest, self._kick) if hotplug else None)
+        # reserve_additional_memory with CONFIG_XEN_BALLOON_MEMORY_HOTPLUG (registers the
+        # online-page callback and the memory notifier) or without (shared, stateless).
+        self._reserve: ReserveStrategy = Hotplug(guest, self._kick) if hotplug else NO_HOTPLUG
         self._hotplug_unpopulated = False
         guest.balloon = self
         self._hv.domain_destroy_chain.register_once(_stop_driver)
@@ -106,12 +103,6 @@ class BalloonDriver:
             rc = self._impl.balloon_add_region(self._g, start, guest.nr_pfns - start)
             if rc != 0:
                 raise InvariantError(f"cannot add pfns {start}.. to the balloon ({rc})")
-
-    def _reserve_strategy(self) -> ReserveStrategy:
-        reserve = self._reserve
-        if reserve is None:
-            reserve = self._reserve = NoHotplug(self._s)
-        return reserve
 
     # --- the worker --------------------------------------------------------------------------
     def _update_schedule(self, state: int) -> int:
@@ -198,7 +189,7 @@ class BalloonDriver:
             self._end_run(update_schedule(K.BP_DONE))
             return False
         if state == K.NEED_RESERVE:  # credit > 0 with an empty balloon
-            state = self._reserve_strategy().reserve_additional_memory()
+            state = self._reserve.reserve_additional_memory(self._s)
         elif state == K.BUG:
             self._end_run(None)
             raise InvariantError(
@@ -353,7 +344,7 @@ class BalloonDriver:
         if short == 0:
             return first
         try:
-            self._reserve_strategy().add_ballooned_pages(short)
+            self._reserve.add_ballooned_pages(self._s, short)
             rest = self._alloc(short)
         except (OutOfMemory, InvariantError):
             # out_undo: back to the balloon head in reverse, which restores the list order

@@ -141,15 +141,20 @@ class Hypervisor:
         memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
             maxmem, "maxmem", maximum=K.MAX_GFNS)
-        ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
-        config = DomainMemory(
-            memory, maxmem, _validate.as_count(videoram, "videoram", maximum=K.MAX_GFNS),
-            *(None if v is None else _validate.as_count(v, label, maximum=K.MAX_GFNS)
-              for v, label in ((dynamic_min, "dynamic_min"), (dynamic_max, "dynamic_max"),
-                               (hotplug_max, "hotplug_max"))))
-        if dynamic_min is not None and dynamic_max is not None:
-            ensure(dynamic_min <= dynamic_max,
-                   f"dynamic_min ({dynamic_min}) must be at most dynamic_max ({dynamic_max})")
+        if maxmem < memory:
+            raise InvalidArgument(f"maxmem ({maxmem}) must be at least memory ({memory})")
+        videoram = _validate.as_count(videoram, "videoram", maximum=K.MAX_GFNS)
+        if dynamic_min is None and dynamic_max is None and hotplug_max is None:
+            config = DomainMemory(memory, maxmem, videoram)  # NOTE: the common case first
+        else:
+            config = DomainMemory(
+                memory, maxmem, videoram,
+                *(None if v is None else _validate.as_count(v, label, maximum=K.MAX_GFNS)
+                  for v, label in ((dynamic_min, "dynamic_min"), (dynamic_max, "dynamic_max"),
+                                   (hotplug_max, "hotplug_max"))))
+            if dynamic_min is not None and dynamic_max is not None:
+                ensure(dynamic_min <= dynamic_max, f"dynamic_min ({dynamic_min}) must be at "
+                       f"most dynamic_max ({dynamic_max})")
         if name is not None and not isinstance(name, str):
             raise InvalidType(f"name must be a str, not {type(name).__name__}")
         domid = self._next_domid
