@@ -22,8 +22,8 @@ Snapshots (``host_tags``, ``domain_p2m``, ``guest_flags``) are read-only copies 
 of a C array, taken during the call: ``*_grow`` may move the arrays (realloc), so nothing
 outside the core ever holds a pointer into them, and nobody can write the core's state
 through a numpy array.  (Tests that corrupt state on purpose write the fields through the
-cffi pointer, ``d.p2m[3] = ...``, which the reference core's objects accept alike.)  Pass the
-objects returned by ``*_new`` (not ``g.dom``) to functions that create children.
+cffi pointer, ``d.p2m[3] = ...``, which the reference core's objects accept alike.)  A child
+may be made from a plain pointer too (``g.dom``): it takes its own reference on its parent.
 """
 
 from __future__ import annotations
