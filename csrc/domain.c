@@ -63,6 +63,8 @@ xb_domain *xb_domain_new(xb_host *h, uint32_t domid, uint64_t memory, uint64_t m
     h->free_pages = top;
     h->leaks += leaks;
     d->tot_pages = memory;
+    d->refs = 1;
+    h->refs++; /* the host's memory stays until this domain is freed */
     return d;
 }
 
@@ -76,15 +78,18 @@ void xb_domain_release(xb_domain *d)
             release_frame(d, gfn);
 }
 
-/* Only memory: like a dropped Python Domain, the frames it holds are not
- * returned (domain_release does that).
+/* Drops one reference (the owner's, or a freed guest's); the last frees the memory
+ * and drops the domain's reference to its host.  Only memory: like a dropped Python
+ * Domain, the frames it holds are not returned (domain_release does that).
  * twin: none (memory only: Python drops a Domain) */
 void xb_domain_free(xb_domain *d)
 {
-    if (!d)
+    if (!d || --d->refs > 0)
         return;
+    xb_host *h = d->host;
     free(d->p2m);
     free(d);
+    xb_host_free(h);
 }
 
 /* twin: core/_py/domain.py:domain_grow */

@@ -36,7 +36,6 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
         xb_guest_free(g);
         return NULL;
     }
-    g->dom = d;
     g->nr_pfns = g->capacity = nr_pfns;
     g->lowmem_pages = lowmem_pages;
     g->balloon_head = g->balloon_tail = XB_NIL;
@@ -55,18 +54,24 @@ xb_guest *xb_guest_new(xb_domain *d, uint64_t nr_pfns, uint64_t lowmem_pages,
             g->totalram_pages++;
         }
     }
+    g->dom = d;
+    d->refs++; /* the domain's memory stays until this guest is freed */
     return g;
 }
 
-/* twin: none (memory only: Python drops a Guest) */
+/* Frees the guest and drops its reference to its domain (none yet when xb_guest_new
+ * fails).
+ * twin: none (memory only: Python drops a Guest) */
 void xb_guest_free(xb_guest *g)
 {
     if (!g)
         return;
+    xb_domain *d = g->dom;
     free(g->flags);
     free(g->next);
     free(g->frame_list);
     free(g);
+    xb_domain_free(d);
 }
 
 /* twin: core/_py/guest.py:guest_grow */

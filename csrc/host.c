@@ -14,6 +14,7 @@ xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
         return NULL;
     h->free_stack = xb_alloc_array(xb_nz(total_pages) * sizeof(uint32_t));
     h->tag = xb_alloc_array(xb_nz(total_pages) * sizeof(uint32_t));
+    h->refs = 1;
     if (!h->free_stack || !h->tag) {
         xb_host_free(h);
         return NULL;
@@ -30,10 +31,11 @@ xb_host *xb_host_new(uint64_t total_pages, int scrub_freed)
     return h;
 }
 
-/* twin: none (memory only: Python drops a Host) */
+/* Drops one reference (the owner's, or a freed domain's); the last frees the memory.
+ * twin: none (memory only: Python drops a Host) */
 void xb_host_free(xb_host *h)
 {
-    if (!h)
+    if (!h || --h->refs > 0)
         return;
     free(h->free_stack);
     free(h->tag);

@@ -55,6 +55,7 @@ typedef struct xb_host {
     int scrub_freed;               /* hypervisor scrubs frames released to the pool */
     uint64_t fault_increase_calls; /* the next N populate hypercalls ... */
     uint64_t fault_increase_max;   /* ... populate at most this many frames each */
+    uint64_t refs;                 /* its owner's reference + one per domain not yet freed */
 } xb_host;
 
 typedef struct xb_domain {
@@ -64,6 +65,7 @@ typedef struct xb_domain {
     uint64_t tot_pages;
     uint64_t max_pages;
     uint32_t domid;
+    uint64_t refs;                 /* its owner's reference + one per guest not yet freed */
 } xb_domain;
 
 /* struct balloon_stats, field for field (signed: credit arithmetic) */
@@ -149,6 +151,10 @@ typedef struct xb_turns {
  * every pfn was accepted, else the index of the first pfn refused (and then
  * change nothing); balloon.c steps return an XB_BP_* state, or XB_BUG,
  * XB_ENOMEM or XB_EINVAL (and then change nothing). */
+
+/* Lifetime: each object is freed once its owner has called *_free and every child
+ * (a host's domains, a domain's guests) has been freed, in any order: a child keeps its
+ * parent's memory alive, so freeing a parent first never leaves a child dangling. */
 
 /* host: the pool of machine frames; initially mfn 0 is handed out first */
 xb_host *xb_host_new(uint64_t total_pages, int scrub_freed);

@@ -104,11 +104,40 @@ def test_destroy_chain_runs_before_the_frames_go_back() -> None:
     assert seen == [256] and hv.free_pages == 1024
 
 
+def test_host_chains_run_before_the_domain_chains_and_see_every_domain() -> None:
+    """The host's chains are called for each domain, then the domain's own (if made)."""
+    hv = xb.Hypervisor(xb.Simulation(), 1024)
+    a, b = hv.create_domain(256), hv.create_domain(256)
+    seen: list[tuple[str, int]] = []
+    hv.domain_check_chain.register(lambda d: seen.append(("host check", d.domid)))
+    hv.domain_destroy_chain.register(lambda d: seen.append(("host destroy", d.domid)))
+    b.check_chain.register(lambda d: seen.append(("own check", d.domid)))
+    b.destroy_chain.register(lambda d: seen.append(("own destroy", d.tot_pages)))
+    hv.check(guests=True)
+    hv.destroy_domain(b)
+    hv.destroy_domain(a)
+    assert seen == [("host check", 1), ("host check", 2), ("own check", 2),
+                    ("host destroy", 2), ("own destroy", 256), ("host destroy", 1)]
+
+
+def test_guests_and_balloons_subscribe_once_per_host() -> None:
+    """However many guests and balloons a host runs, one function each on its chains, and
+    no domain gets chains of its own for them."""
+    hv = xb.Hypervisor(xb.Simulation(), 1024)
+    balloons = [xb.Balloon(xb.Guest(hv.create_domain(256))) for _ in range(3)]
+    xb.Guest(hv.create_domain(256))  # a guest without a balloon
+    assert len(hv.domain_check_chain) == 1 and len(hv.domain_destroy_chain) == 2
+    hv.destroy_domain(balloons[0].guest.domain)
+    hv.destroy_domain(4)
+    assert not balloons[0].work_pending and balloons[1].work_pending
+    hv.check(guests=True)
+
+
 def test_check_chain_runs_the_guest_check() -> None:
-    """hv.check(guests=True) reaches a guest only through its domain's check chain."""
+    """hv.check(guests=True) reaches a guest only through the host's domain check chain."""
     hv = xb.Hypervisor(xb.Simulation(), 1024)
     guest = xb.Guest(hv.create_domain(256))
-    assert len(guest.domain.check_chain) == 1
+    assert len(hv.domain_check_chain) == 1 and len(guest.domain.check_chain) == 0
     hv.check(guests=True)
     guest.handle.totalram_pages += 1
     with pytest.raises(xb.InvariantError):

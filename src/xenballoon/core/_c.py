@@ -13,20 +13,21 @@ and write like the attributes of the reference core's objects (``g.stats.current
 pointers to the same structs: they compare equal to the objects passed in, but do not own
 them.
 
-Lifetime: ``*_new`` return ``ffi.gc`` pointers.  Each destructor is a ``partial`` that
-holds the parent object, so a domain keeps its host alive and a guest its domain (and
-through it the host) for as long as the child lives, with no registry to keep in sync.
+Lifetime: ``*_new`` return ``ffi.gc`` pointers freed by the C ``*_free`` itself.  The C
+objects count their references (``refs``): a domain holds its host's memory and a guest its
+domain's until they are freed, so the pointers may be dropped in any order (the collector
+frees a cycle's objects in no particular one) and a guest's ``g.dom`` never dangles.  Nothing
+per object on the Python side: no destructor closure, no registry to keep in sync.
 Snapshots (``host_tags``, ``domain_p2m``, ``guest_flags``) are read-only copies of a range
 of a C array, taken during the call: ``*_grow`` may move the arrays (realloc), so nothing
 outside the core ever holds a pointer into them, and nobody can write the core's state
 through a numpy array.  (Tests that corrupt state on purpose write the fields through the
-cffi pointer, ``d.p2m[3] = ...``, which the reference core's objects accept alike.)  Pass the
-objects returned by ``*_new`` (not ``g.dom``) to functions that create children.
+cffi pointer, ``d.p2m[3] = ...``, which the reference core's objects accept alike.)  A child
+may be made from a plain pointer too (``g.dom``): it takes its own reference on its parent.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -101,14 +102,6 @@ _NULL = ffi.NULL
 CData = Any  # cffi pointers; ffi.CData is not usable in annotations
 
 
-def _free_domain(host: CData, d: CData) -> None:
-    lib.xb_domain_free(d)
-
-
-def _free_guest(dom: CData, g: CData) -> None:
-    lib.xb_guest_free(g)
-
-
 def _snapshot(ptr: CData, length: int, start: int, stop: int | None, dtype: type,
               itemsize: int) -> np.ndarray:
     """A read-only copy of items [start, stop) of the `length` items at ptr (slice rules)."""
@@ -171,7 +164,7 @@ def domain_new(h: CData, domid: int, memory: int, max_pages: int) -> CData | Non
     d = lib.xb_domain_new(h, domid, memory, max_pages)
     if d == _NULL:
         raise MemoryError(f"cannot allocate a domain of {memory} pages")
-    return ffi.gc(d, partial(_free_domain, h))
+    return ffi.gc(d, lib.xb_domain_free)
 
 
 def domain_release(d: CData) -> None:
@@ -214,7 +207,7 @@ def guest_new(d: CData, nr_pfns: int, lowmem_pages: int, reserve_pages: int, bat
     g = lib.xb_guest_new(d, nr_pfns, lowmem_pages, reserve_pages, batch, int(scrub_pages))
     if g == _NULL:
         raise MemoryError(f"cannot allocate a guest of {nr_pfns} pfns")
-    return ffi.gc(g, partial(_free_guest, d))
+    return ffi.gc(g, lib.xb_guest_free)
 
 
 def guest_grow(g: CData, nr_pfns: int) -> int:

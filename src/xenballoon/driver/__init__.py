@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .balloon import BalloonDriver, BalloonStats, BPState
-from .reserve import Hotplug, NoHotplug, ReserveStrategy
+from .reserve import NO_HOTPLUG, Hotplug, NoHotplug, ReserveStrategy
 
-__all__ = ["BPState", "BalloonDriver", "BalloonStats", "Hotplug", "NoHotplug",
+__all__ = ["NO_HOTPLUG", "BPState", "BalloonDriver", "BalloonStats", "Hotplug", "NoHotplug",
            "ReserveStrategy"]

@@ -22,11 +22,11 @@ import numpy as np
 from .. import _validate
 from .._log import pr_info
 from ..core import abi as K
-from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure, status_error
+from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, status_error
 from ..linux import Guest
 from ..sim import DelayedWork, NotifierChain, Timer, guarded
 from ..xen import Domain, Hypervisor
-from .reserve import Hotplug, NoHotplug, ReserveStrategy
+from .reserve import NO_HOTPLUG, Hotplug, ReserveStrategy
 from .state import BP_STATES, STAT_FIELDS, BalloonStats, BPState
 
 __all__ = ["BPState", "BalloonDriver", "BalloonStats"]
@@ -40,8 +40,8 @@ ZERO_COST = (0.0, 0.0, 0.0, 0.0, 0.0)  # the instantaneous model's xb_turn_cost
 class BalloonDriver:
     """``balloon_init()`` of balloon.c for one guest: the worker, the reservations, stats.
 
-    Stops (cancels its work) when the guest's domain is destroyed, through the domain's
-    destroy chain.
+    Stops (cancels its work) when the guest's domain is destroyed, through the host's
+    domain destroy chain.
     """
 
     def __init__(self, guest: Guest, *, hotplug: bool = False, batch: int = 512,
@@ -49,29 +49,29 @@ class BalloonDriver:
                  scrub_pages: bool = True) -> None:
         if not isinstance(guest, Guest):
             raise InvalidType(f"guest must be a Guest, not {type(guest).__name__}")
-        if not guest.domain.alive:  # NOTE: the locked call only to raise, for performance
+        domain = guest.domain
+        if not domain.alive:  # NOTE: the locked call only to raise, for performance
             guest.require_alive()
-        ensure(guest.balloon is None,
-               f"domain {guest.domain.domid} already has a balloon driver")
+        if guest.balloon is not None:
+            raise InvalidArgument(f"domain {domain.domid} already has a balloon driver")
         batch = _validate.as_count(batch, "batch", minimum=1, maximum=MAX_BATCH)
         max_retry_count = _validate.as_count(max_retry_count, "max_retry_count")
         max_schedule_delay = _validate.as_count(max_schedule_delay, "max_schedule_delay",
                                                 minimum=1)
         self.guest = guest
         self._impl = guest.impl
-        self._g = guest.handle
-        self._s = self._g.stats
+        self._g = g = guest.handle
+        self._s = g.stats
         self.hotplug = bool(hotplug)
         self.batch = batch
-        if batch != self._g.batch:  # the guest's frame_list is made for 512 (and unused)
-            self._impl.guest_set_batch(self._g, batch)
-        self._g.scrub_pages = int(bool(scrub_pages))
+        if batch != g.batch:  # the guest's frame_list is made for 512 (and unused)
+            self._impl.guest_set_batch(g, batch)
+        g.scrub_pages = 1 if scrub_pages else 0
         self._state = BPState.DONE
         # Made by the first add_listener (most balloons have none).
         self._listeners: NotifierChain[Callable[[BalloonDriver], object]] | None = None
-        self._hv: Hypervisor = guest.domain.hypervisor
-        self._sim = self._hv.sim
-        self._hz = self._sim.hz
+        self._hv: Hypervisor = domain.hypervisor
+        self._sim, self._hz = self._hv.sim, self._hv.sim.hz
         self._worker = DelayedWork(self._sim, self._balloon_process)
         # The run in progress: its start, the ns it has cost so far, the event that
         # resumes it, and whether the work was queued again meanwhile.
@@ -80,13 +80,12 @@ class BalloonDriver:
         self._resume: Timer | None = None
         self._queued = False
         self._balloon_init(max_retry_count, max_schedule_delay)
-        # reserve_additional_memory, with or without CONFIG_XEN_BALLOON_MEMORY_HOTPLUG; the
-        # hotplug one registers the online-page callback and the memory notifier.
-        self._reserve: ReserveStrategy = (
-            Hotplug(self._s, guest, self._kick) if hotplug else NoHotplug(self._s))
+        # reserve_additional_memory with CONFIG_XEN_BALLOON_MEMORY_HOTPLUG (registers the
+        # online-page callback and the memory notifier) or without (shared, stateless).
+        self._reserve: ReserveStrategy = Hotplug(guest, self._kick) if hotplug else NO_HOTPLUG
         self._hotplug_unpopulated = False
         guest.balloon = self
-        guest.domain.destroy_chain.register(_stop_driver)  # one function for every balloon
+        self._hv.domain_destroy_chain.register_once(_stop_driver)
 
     def _balloon_init(self, max_retry_count: int, max_schedule_delay: int) -> None:
         pr_info("Initialising balloon driver")
@@ -190,7 +189,7 @@ class BalloonDriver:
             self._end_run(update_schedule(K.BP_DONE))
             return False
         if state == K.NEED_RESERVE:  # credit > 0 with an empty balloon
-            state = self._reserve.reserve_additional_memory()
+            state = self._reserve.reserve_additional_memory(self._s)
         elif state == K.BUG:
             self._end_run(None)
             raise InvariantError(
@@ -345,7 +344,7 @@ class BalloonDriver:
         if short == 0:
             return first
         try:
-            self._reserve.add_ballooned_pages(short)
+            self._reserve.add_ballooned_pages(self._s, short)
             rest = self._alloc(short)
         except (OutOfMemory, InvariantError):
             # out_undo: back to the balloon head in reverse, which restores the list order
@@ -380,7 +379,7 @@ class BalloonDriver:
         return self._impl.ballooned_pfns(self._g)
 
     def _domain_destroyed(self, domain: Domain) -> None:
-        """On the domain's destroy chain: the worker stops, mid-run too."""
+        """The domain is being destroyed: the worker stops, mid-run too."""
         self._worker.cancel()
         if self._resume is not None:
             self._resume.cancel()
@@ -395,5 +394,7 @@ class BalloonDriver:
 
 
 def _stop_driver(domain: Domain) -> None:
-    """On the destroy chain of every balloon's domain: that balloon's worker stops."""
-    domain.guest.balloon._domain_destroyed(domain)
+    """On the host's domain destroy chain: the worker of the balloon in ``domain`` stops."""
+    guest = domain.guest
+    if guest is not None and guest.balloon is not None:
+        guest.balloon._domain_destroyed(domain)

@@ -2,8 +2,9 @@
 
 A strategy object, so that the worker loop does not branch on the configuration, as the
 seed swaps in a stub of the same signature when ``CONFIG_XEN_BALLOON_MEMORY_HOTPLUG`` is not
-built in: `NoHotplug`, and `Hotplug`, which also brings ``xen_online_page`` and
-``xen_memory_notifier`` (registered on the guest's `MemoryHotplug`).
+built in: `NoHotplug` (``NO_HOTPLUG``, one for every balloon: it keeps no state), and
+`Hotplug`, which also brings ``xen_online_page`` and ``xen_memory_notifier`` (registered on
+the guest's `MemoryHotplug`).  Both are given the balloon's ``balloon_stats`` on each call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..linux import MEM_ONLINE, PAGES_PER_SECTION, Guest, MemoryBlock, Resource
 from ..linux.resource import round_up
 from ..sim import NOTIFY_OK
 
-__all__ = ["Hotplug", "NoHotplug", "ReserveStrategy"]
+__all__ = ["NO_HOTPLUG", "Hotplug", "NoHotplug", "ReserveStrategy"]
 
 
 class ReserveStrategy(Protocol):
@@ -26,9 +27,9 @@ class ReserveStrategy(Protocol):
 
     name: str
 
-    def reserve_additional_memory(self) -> int: ...
+    def reserve_additional_memory(self, s: Any) -> int: ...
 
-    def add_ballooned_pages(self, nr_pages: int) -> int: ...
+    def add_ballooned_pages(self, s: Any, nr_pages: int) -> int: ...
 
 
 class NoHotplug:
@@ -36,18 +37,17 @@ class NoHotplug:
 
     name = "none"
 
-    def __init__(self, stats: Any) -> None:
-        self._s = stats
-
-    def reserve_additional_memory(self) -> int:
+    def reserve_additional_memory(self, s: Any) -> int:
         """The target is out of reach: settle for what is populated (plus handed-out pages)."""
-        s = self._s
         s.target_pages = s.current_pages + s.target_unpopulated
         return BP_ECANCELED
 
-    def add_ballooned_pages(self, nr_pages: int) -> int:
+    def add_ballooned_pages(self, s: Any, nr_pages: int) -> int:
         """``xen_hotplug_unpopulated`` is 0 without hotplug: never hotplug, fall through."""
         return BP_ECANCELED
+
+
+NO_HOTPLUG = NoHotplug()
 
 
 class Hotplug:
@@ -60,19 +60,18 @@ class Hotplug:
 
     name = "hotplug"
 
-    def __init__(self, stats: Any, guest: Guest, kick: Callable[[], object]) -> None:
-        self._s = stats
+    def __init__(self, guest: Guest, kick: Callable[[], object]) -> None:
         self._guest = guest
         self._mm = guest.hotplug
         self._kick = kick
         self._mm.set_online_page_callback(self.xen_online_page)
         self._mm.register_memory_notifier(self.xen_memory_notifier)
 
-    def reserve_additional_memory(self) -> int:
+    def reserve_additional_memory(self, s: Any) -> int:
         """Hotplug the sections the target needs; BP_WAIT for them, BP_ECANCELED on failure."""
-        return self._reserve(self._s.target_unpopulated, need=0)
+        return self._reserve(s, s.target_unpopulated, need=0)
 
-    def add_ballooned_pages(self, nr_pages: int) -> int:
+    def add_ballooned_pages(self, s: Any, nr_pages: int) -> int:
         """``add_ballooned_pages`` with the sysctl on: hotplug memory for ``nr_pages`` more.
 
         The seed calls it after ``alloc_xenballooned_pages`` counted the whole request in
@@ -82,10 +81,10 @@ class Hotplug:
         seed would wait for ever (enough memory is hotplugged already, or the new blocks stay
         offline, or their pages are highmem), raises ``OutOfMemory`` before adding anything.
         """
-        return self._reserve(self._s.target_unpopulated + nr_pages, need=nr_pages)
+        return self._reserve(s, s.target_unpopulated + nr_pages, need=nr_pages)
 
-    def _reserve(self, target_unpopulated: int, need: int) -> int:
-        s, mm = self._s, self._mm
+    def _reserve(self, s: Any, target_unpopulated: int, need: int) -> int:
+        mm = self._mm
         credit = s.target_pages + target_unpopulated - s.total_pages
         # Already hotplugged enough pages?  Wait for them to be onlined.
         if credit <= 0:

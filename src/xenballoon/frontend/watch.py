@@ -39,16 +39,25 @@ NODE = "memory/target"
 
 @guarded
 class TargetWatch:
-    """``watch_target``: a write to ``memory/target`` (KiB) sets the balloon's target."""
+    """``watch_target``: a write to ``memory/target`` (KiB) sets the balloon's target.
+
+    The object is the watch's callback (``watch(path)``): no bound method is kept per
+    balloon.
+    """
 
     def __init__(self, balloon: BalloonDriver) -> None:
         self._balloon = balloon
         domain = balloon.guest.domain
         self._xs = domain.xenstore.connect(domain.domid)
-        self.path = f"{domain.home}/{NODE}"
-        self._handle: WatchHandle | None = self._xs.watch(NODE, self._fired)
+        self._handle: WatchHandle | None = self._xs.watch(NODE, self)
 
-    def _fired(self, path: str) -> None:
+    @property
+    def path(self) -> str:
+        """The watched node, ``/local/domain/<domid>/memory/target``."""
+        return f"{self._xs.home}/{NODE}"
+
+    def __call__(self, path: str) -> None:
+        """``watch_target``: the watch fired (``path``: the node, relative to the home)."""
         try:
             text = self._xs.read(NODE)
         except KeyError:

@@ -2,8 +2,8 @@
 
 xen-balloon.c's ``balloon_init`` starts the driver, registers the xenstore watch on
 ``memory/target`` and the ``xen_memory0`` sysfs device.  `Balloon` is that: a
-`BalloonDriver` plus a `TargetWatch` (unwatched when the domain is destroyed, through its
-destroy chain) and a `BalloonSysfs`.
+`BalloonDriver` plus a `TargetWatch` (unwatched when the domain is destroyed, through the
+host's domain destroy chain) and a `BalloonSysfs`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class Balloon(BalloonDriver):
         super().__init__(guest, hotplug=hotplug, batch=batch, max_retry_count=max_retry_count,
                          max_schedule_delay=max_schedule_delay, scrub_pages=scrub_pages)
         self.watch = TargetWatch(self)
-        guest.domain.destroy_chain.register(_unwatch)  # one function for every balloon
+        guest.domain.hypervisor.domain_destroy_chain.register_once(_unwatch)
 
     @cached_property
     def sysfs(self) -> BalloonSysfs:
@@ -39,5 +39,8 @@ class Balloon(BalloonDriver):
 
 
 def _unwatch(domain: Domain) -> None:
-    """On the destroy chain of every balloon's domain: its ``memory/target`` watch goes."""
-    domain.guest.balloon.watch.unwatch()
+    """On the host's domain destroy chain: the ``memory/target`` watch of the balloon in
+    ``domain`` goes (a plain `BalloonDriver` has none)."""
+    guest = domain.guest
+    if guest is not None and isinstance(guest.balloon, Balloon):
+        guest.balloon.watch.unwatch()

@@ -54,7 +54,8 @@ class Guest:
             raise InvalidType(f"domain must be a Domain, not {type(domain).__name__}")
         if not domain.alive:  # NOTE: the locked call only to raise, for performance
             domain.require_alive()
-        ensure(domain.guest is None, f"domain {domain.domid} already runs a guest")
+        if domain.guest is not None:
+            raise InvalidArgument(f"domain {domain.domid} already runs a guest")
         self._impl = domain.impl
         memory = domain.tot_pages
         nr_pfns = max(memory, domain.max_pages) if pv else memory
@@ -69,9 +70,10 @@ class Guest:
         self.domain = domain
         self.pv = bool(pv)
         self.boot_pages = memory
-        if self._impl.domain_grow(domain.handle, nr_pfns) != 0:
+        handle = domain.handle
+        if self._impl.domain_grow(handle, nr_pfns) != 0:
             raise OutOfMemory(f"cannot map {nr_pfns} pfns for domain {domain.domid}")
-        self._core = self._impl.guest_new(domain.handle, nr_pfns, lowmem, reserve, 512, True)
+        self._core = self._impl.guest_new(handle, nr_pfns, lowmem, reserve, 512, True)
         if swap or unit:  # the core starts both at 0
             vm = self._core.vm
             vm.swap_pages = swap
@@ -79,7 +81,7 @@ class Guest:
         self._stepper: WorkloadStepper | None = None
         self._reader: VmStatReader | None = None
         # The balloon driver running in this guest, if any (set by the driver; this layer
-        # never calls it: the driver learns of the domain's end from its destroy chain).
+        # never calls it: the driver learns of the domain's end from the destroy chain).
         self.balloon: Any = None
         # Memory hotplug is made on first use (most guests never hotplug): until then the
         # pfn space is the boot one it would start from.
@@ -87,7 +89,7 @@ class Guest:
         self._auto_online = bool(auto_online)
         self._max_phys_pages = phys
         domain.guest = self
-        domain.check_chain.register(_check_guest)  # one function for every guest
+        domain.hypervisor.domain_check_chain.register_once(_check_guest)
 
     @property
     def hotplug(self) -> MemoryHotplug:
@@ -327,5 +329,7 @@ class Guest:
 
 
 def _check_guest(domain: Domain) -> None:
-    """On every guest's domain check chain: that guest's `Guest.check`."""
-    domain.guest.check()
+    """On the host's domain check chain: the check of the guest in ``domain``, if any."""
+    guest = domain.guest
+    if guest is not None:
+        guest.check()

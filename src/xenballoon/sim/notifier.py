@@ -51,6 +51,15 @@ class NotifierChain(Generic[F]):
             return []
         return [callback(*args) for callback in tuple(callbacks)]
 
+    def register_once(self, callback: F) -> None:
+        """Register ``callback`` unless it is registered already (a function shared by
+        every object of a kind, on a chain they share)."""
+        if callback not in self._callbacks:
+            self.register(callback)
+
+    def __contains__(self, callback: object) -> bool:
+        return callback in self._callbacks
+
     def __len__(self) -> int:
         return len(self._callbacks)
 

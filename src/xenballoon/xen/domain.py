@@ -1,12 +1,17 @@
 """A Xen domain as the hypervisor sees it: a live view of its reservation.
 
 Lower than everything that runs inside a domain: a guest and its balloon driver learn of
-the domain's end through `Domain.destroy_chain`, and join the hypervisor's invariant checks
-through `Domain.check_chain`; the domain never calls them by name.
+the domain's end through a destroy chain, and join the hypervisor's invariant checks
+through a check chain; the domain never calls them by name.  Each chain comes in two
+kinds: the host's (``Hypervisor.domain_destroy_chain``, ``domain_check_chain``), called for
+every domain, where `Guest` and `Balloon` register one function each, once per host; and
+the domain's own (`Domain.destroy_chain`, `Domain.check_chain`), made on first use, for
+whatever watches one domain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -24,7 +29,8 @@ class Domain:
     """A domain: a live view of its reservation in the hypervisor.
 
     ``destroy_chain``: called with the domain as it is destroyed, before its frames go back
-    to the pool.  ``check_chain``: called by ``Hypervisor.check(guests=True)``; a callback
+    to the pool (after the host's ``domain_destroy_chain``).  ``check_chain``: called by
+    ``Hypervisor.check(guests=True)`` (after the host's ``domain_check_chain``); a callback
     raises `InvariantError` if what it checks is broken.  ``guest``: the `Guest` running in
     the domain, if any (set by the guest, never used by the xen layer).
     """
@@ -39,8 +45,38 @@ class Domain:
         self._home = f"/local/domain/{domid}"
         self.alive = True
         self.guest: Any = None
-        self.destroy_chain: NotifierChain = NotifierChain(f"domain {domid} destroy")
-        self.check_chain: NotifierChain = NotifierChain(f"domain {domid} check")
+        # Made on first use: the guest and its balloon use the host's chains, so most
+        # domains never need their own (two objects and two lists fewer per domain).
+        self._destroy_chain: NotifierChain[Callable[[Domain], object]] | None = None
+        self._check_chain: NotifierChain[Callable[[Domain], object]] | None = None
+
+    @property
+    def destroy_chain(self) -> NotifierChain[Callable[[Domain], object]]:
+        """Callbacks called with this domain as it is destroyed (made on first use)."""
+        chain = self._destroy_chain
+        if chain is None:
+            chain = self._destroy_chain = NotifierChain(f"domain {self.domid} destroy")
+        return chain
+
+    @property
+    def check_chain(self) -> NotifierChain[Callable[[Domain], object]]:
+        """Callbacks called with this domain by ``Hypervisor.check(guests=True)``."""
+        chain = self._check_chain
+        if chain is None:
+            chain = self._check_chain = NotifierChain(f"domain {self.domid} check")
+        return chain
+
+    def call_destroy_chain(self) -> None:
+        """The domain is being destroyed: the host's destroy chain, then its own."""
+        self.hypervisor.domain_destroy_chain.call_chain(self)
+        if self._destroy_chain is not None:
+            self._destroy_chain.call_chain(self)
+
+    def call_check_chain(self) -> None:
+        """Check what runs in the domain: the host's check chain, then its own."""
+        self.hypervisor.domain_check_chain.call_chain(self)
+        if self._check_chain is not None:
+            self._check_chain.call_chain(self)
 
     @property
     def handle(self) -> Any:

@@ -7,13 +7,14 @@ XENMEM semantics: do each in turn and stop at the first that cannot be done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from .. import _validate, core
 from ..core import abi as K
 from ..errors import InvalidArgument, InvalidType, InvariantError, OutOfMemory, ensure
-from ..sim import Simulation, guarded
+from ..sim import NotifierChain, Simulation, guarded
 from ..units import KIB_PER_PAGE, kb_to_pages
 from .cost import CostModel
 from .domain import Domain
@@ -40,6 +41,11 @@ class Hypervisor:
     frames taken from ``total_pages``, its xenstore nodes as libxl fills them in); ``None``
     (the default): no Domain-0, and every frame is the guests'.  Guests' domids start at 1
     either way.
+
+    ``domain_destroy_chain`` and ``domain_check_chain``: notifier chains called with each
+    domain as it is destroyed, and by ``check(guests=True)``, before the domain's own
+    (`Domain.destroy_chain`, `Domain.check_chain`).  What runs in every domain subscribes
+    here once per host (`Guest` its check, `Balloon` its stop) rather than once per domain.
     """
 
     def __init__(self, sim: Simulation, total_pages: int, *, scrub_freed: bool = True,
@@ -59,6 +65,10 @@ class Hypervisor:
         self._domains: dict[int, Domain] = {}
         self._names: dict[str, Domain] = {}
         self._next_domid = 1
+        self.domain_destroy_chain: NotifierChain[Callable[[Domain], object]] = \
+            NotifierChain("domain destroy")
+        self.domain_check_chain: NotifierChain[Callable[[Domain], object]] = \
+            NotifierChain("domain check")
         self.xenstore = XenStore()
         self.xenstore.lock = self.lock  # type: ignore[attr-defined]  # one world, one lock
         self._xs = self.xenstore.connect(0)  # the toolstack's connection
@@ -131,15 +141,20 @@ class Hypervisor:
         memory = _validate.as_count(memory, "memory", maximum=K.MAX_GFNS)
         maxmem = memory if maxmem is None else _validate.as_count(
             maxmem, "maxmem", maximum=K.MAX_GFNS)
-        ensure(maxmem >= memory, f"maxmem ({maxmem}) must be at least memory ({memory})")
-        config = DomainMemory(
-            memory, maxmem, _validate.as_count(videoram, "videoram", maximum=K.MAX_GFNS),
-            *(None if v is None else _validate.as_count(v, label, maximum=K.MAX_GFNS)
-              for v, label in ((dynamic_min, "dynamic_min"), (dynamic_max, "dynamic_max"),
-                               (hotplug_max, "hotplug_max"))))
-        if dynamic_min is not None and dynamic_max is not None:
-            ensure(dynamic_min <= dynamic_max,
-                   f"dynamic_min ({dynamic_min}) must be at most dynamic_max ({dynamic_max})")
+        if maxmem < memory:
+            raise InvalidArgument(f"maxmem ({maxmem}) must be at least memory ({memory})")
+        videoram = _validate.as_count(videoram, "videoram", maximum=K.MAX_GFNS)
+        if dynamic_min is None and dynamic_max is None and hotplug_max is None:
+            config = DomainMemory(memory, maxmem, videoram)  # NOTE: the common case first
+        else:
+            config = DomainMemory(
+                memory, maxmem, videoram,
+                *(None if v is None else _validate.as_count(v, label, maximum=K.MAX_GFNS)
+                  for v, label in ((dynamic_min, "dynamic_min"), (dynamic_max, "dynamic_max"),
+                                   (hotplug_max, "hotplug_max"))))
+            if dynamic_min is not None and dynamic_max is not None:
+                ensure(dynamic_min <= dynamic_max, f"dynamic_min ({dynamic_min}) must be at "
+                       f"most dynamic_max ({dynamic_max})")
         if name is not None and not isinstance(name, str):
             raise InvalidType(f"name must be a str, not {type(name).__name__}")
         domid = self._next_domid
@@ -180,7 +195,7 @@ class Hypervisor:
         if domain.domid == 0:
             raise InvalidArgument("Domain-0 cannot be destroyed")
         # The guest and its balloon driver stop (unwatch, cancel their work) first.
-        domain.destroy_chain.call_chain(domain)
+        domain.call_destroy_chain()
         self._impl.domain_release(domain.handle)
         domain.alive = False
         del self._domains[domain.domid]
@@ -268,16 +283,17 @@ class Hypervisor:
 
         The host: every frame is in exactly one place (the pool or one domain's populated
         gfn), each domain's ``tot_pages`` equals its populated gfns, and the pool plus all
-        domains make ``total_pages``.  With ``guests=True`` also call each domain's
-        ``check_chain`` in domid order, where every `Guest` registers its ``check()`` (the
-        cheap way to check everything).
+        domains make ``total_pages``.  With ``guests=True`` also call, for each domain in
+        domid order, ``domain_check_chain`` (where `Guest` registers the check of the
+        guest running in it) and the domain's own ``check_chain`` (the cheap way to check
+        everything).
         """
         message = self._impl.host_check(self._core, [d.handle for d in self._domains.values()])
         if message is not None:
             raise InvariantError(message)
         if guests:
             for domain in self._domains.values():
-                domain.check_chain.call_chain(domain)
+                domain.call_check_chain()
 
     def state_bytes(self) -> int:
         """Bytes the core holds for the host and its domains' physmaps."""
