@@ -19,7 +19,14 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ...errors import InvalidType
-from .limits import DOMID_FIRST_RESERVED, as_domid, canonical_below, canonical_path, check_value
+from .limits import (
+    DOMID_FIRST_RESERVED,
+    XENSTORE_ABS_PATH_MAX,
+    as_domid,
+    canonical_below,
+    canonical_path,
+    check_value,
+)
 from .node import Node
 from .permissions import XS_PERM_NONE, XS_PERM_READ, Perms, format_perms, parse_perms
 from .tree import Tree
@@ -122,8 +129,7 @@ def make_domain_home(tree: Tree, watches: WatchTable, domid: int, name: str,
     if keys not in _CHECKED_KEYS:  # the few sets of memory nodes a host writes
         for key in keys:
             canonical_below(f"{home}/memory", key)
-            canonical_below(_LONGEST_HOME, key)  # then valid below every home
-        if len(_CHECKED_KEYS) < 64:
+        if len(_CHECKED_KEYS) < 64 and all(len(key) <= _KEY_MAX for key in keys):
             _CHECKED_KEYS.add(keys)
     kibs = [str(kib) for kib in memory.values() if type(kib) is int]
     if len(kibs) != len(keys):
@@ -164,6 +170,6 @@ def make_domain_home(tree: Tree, watches: WatchTable, domid: int, name: str,
     owned[domid] = owned.get(domid, 0) + 1
 
 
-# Tuples of memory node names found valid below every home.
+# Tuples of memory node names found valid below every home (no longer than _KEY_MAX).
 _CHECKED_KEYS: set[tuple[str, ...]] = set()
-_LONGEST_HOME = f"/local/domain/{DOMID_FIRST_RESERVED - 1}/memory"
+_KEY_MAX = XENSTORE_ABS_PATH_MAX - len(f"/local/domain/{DOMID_FIRST_RESERVED - 1}/memory/")
