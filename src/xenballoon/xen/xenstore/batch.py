@@ -124,7 +124,8 @@ def make_domain_home(tree: Tree, watches: WatchTable, domid: int, name: str,
     """
     domid = as_domid(domid)
     home = f"/local/domain/{domid}"
-    check_value(0, f"{home}/name", name)
+    name_path = f"{home}/name"
+    check_value(0, name_path, name)
     keys = tuple(memory)
     if keys not in _CHECKED_KEYS:  # the few sets of memory nodes a host writes
         for key in keys:
@@ -140,7 +141,7 @@ def make_domain_home(tree: Tree, watches: WatchTable, domid: int, name: str,
     if home in nodes or "/local/domain" not in nodes or watches.watched_under(home):
         make_nodes(tree, watches, [
             (home, None, format_perms(readonly)), (f"{home}/memory", None, format_perms(readonly)),
-            (f"{home}/data", None, format_perms(own)), (f"{home}/name", name, None),
+            (f"{home}/data", None, format_perms(own)), (name_path, name, None),
             (f"{home}/domid", str(domid), None),
             *((f"{home}/memory/{key}", kib, None) for key, kib in zip(keys, kibs, strict=True))])
         return
@@ -158,7 +159,7 @@ def make_domain_home(tree: Tree, watches: WatchTable, domid: int, name: str,
     top = nodes[home] = Node(None, readonly, g + 11)
     mem = nodes[f"{home}/memory"] = Node(None, readonly, g + 11 + 2 * m if m else g + 5)
     nodes[f"{home}/data"] = Node(None, own, g + 8)
-    nodes[f"{home}/name"] = Node(name, readonly, g + 10)
+    nodes[name_path] = Node(name, readonly, g + 10)
     nodes[f"{home}/domid"] = Node(str(domid), readonly, g + 12)
     for child in ("memory", "data", "name", "domid"):
         top.add_child(child)
