@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..units import pages_to_kb
 from .domain import Domain
-from .xenstore import NodeEntry, XenStore, XenStoreConnection
+from .xenstore import XenStore, XenStoreConnection
 
 __all__ = ["DomainMemory", "make_domain_home", "memory_node_path", "memory_target_path",
            "static_max_path", "xenopsd_guest_nodes"]
@@ -78,16 +78,10 @@ def make_domain_home(xs: XenStore, domain: Domain, memory: DomainMemory) -> None
 
     The same requests as mkdir + set_perms of ``~`` and ``~/memory`` (read-only to the
     guest), of ``~/data`` (the guest's), then writes of ``name``, ``domid`` and the
-    ``memory/*`` nodes; `XenStore.make_nodes` fires the same watch events in that order.
+    ``memory/*`` nodes; `XenStore.make_domain_home` fires the same watch events in that order
+    (and makes the nodes directly when no watch can see them).
     """
-    home, domid = domain.home, domain.domid
-    readonly = ["n0", f"r{domid}"] if domid else ["n0"]
-    entries: list[NodeEntry] = [(home, None, readonly), (f"{home}/memory", None, readonly),
-                                (f"{home}/data", None, [f"n{domid}"]),
-                                (f"{home}/name", domain.name, None),
-                                (f"{home}/domid", str(domid), None)]
-    entries += [(f"{home}/memory/{node}", str(kib), None) for node, kib in memory.nodes().items()]
-    xs.make_nodes(entries)
+    xs.make_domain_home(domain.domid, domain.name, memory.nodes())
 
 
 def xenopsd_guest_nodes(xs: XenStoreConnection, domain: Domain) -> None:

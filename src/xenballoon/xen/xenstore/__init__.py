@@ -2,9 +2,10 @@
 
 ``store.py`` holds the store's requests and its connections (the exceptions each raises
 are listed there); ``tree.py`` the nodes as a request sees them (directly or through a
-transaction); ``transaction.py``, ``watches.py``, ``permissions.py`` and ``limits.py``
-(xenstored's limits and quotas, and ``errno_of``) one concept each.  The names other
-modules use are re-exported here.
+transaction); ``node.py`` one node (compiled, or its twin ``pynode.py``); ``batch.py``
+domain 0's requests in one step; ``transaction.py``, ``watches.py``, ``permissions.py``
+and ``limits.py`` (xenstored's limits and quotas, and ``errno_of``) one concept each.
+The names other modules use are re-exported here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Nodes and transactions: a transaction is a private overlay checked at commit.
+"""Transactions: a transaction is a private overlay checked at commit.
 
 As xenstored's ``transaction.c`` describes it: a transaction sees its own changes, nobody
 else sees them before it commits, and the commit fails (EAGAIN) when any node the
@@ -11,50 +11,12 @@ commits only if they are all still current.  Watches fire at commit, never on ab
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Set
+from collections.abc import Iterator
 
-from .permissions import Perms
+from .node import Node
 from .watches import Event
 
-__all__ = ["NO_CHILDREN", "Node", "Transaction"]
-
-# The children of every leaf: one shared empty set, so that a host's many leaves (most of
-# its nodes) hold no set of their own (fewer objects for Python's collector to walk).
-NO_CHILDREN: frozenset[str] = frozenset()
-
-
-class Node:
-    """One xenstore node: its value (None: made as a directory), permissions, children.
-
-    ``children`` is read-only to callers (`add_child` and `discard_child` change it): a leaf
-    shares `NO_CHILDREN`, a node gets a set of its own with its first child.
-    """
-
-    __slots__ = ("value", "perms", "children", "gen")
-
-    def __init__(self, value: str | None, perms: Perms, gen: int = 0,
-                 children: Set[str] = NO_CHILDREN) -> None:
-        self.value = value
-        self.perms = perms
-        self.children: Set[str] = children
-        self.gen = gen
-
-    def add_child(self, name: str) -> None:
-        children = self.children
-        if isinstance(children, set):
-            children.add(name)
-        else:
-            self.children = {name}
-
-    def discard_child(self, name: str) -> None:
-        children = self.children
-        if isinstance(children, set):
-            children.discard(name)
-
-    def copy(self) -> Node:
-        children = self.children
-        return Node(self.value, self.perms, self.gen,
-                    set(children) if children else NO_CHILDREN)
+__all__ = ["Transaction"]
 
 
 class Transaction:

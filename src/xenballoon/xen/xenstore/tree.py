@@ -12,8 +12,9 @@ import errno
 import itertools
 
 from .limits import QUOTA_NODES, parent_of, quota_exceeded
+from .node import Node
 from .permissions import ROOT_PERMS, VERB, may
-from .transaction import Node, Transaction
+from .transaction import Transaction
 
 __all__ = ["Tree"]
 
@@ -79,6 +80,13 @@ class Tree:
         if not may(domid, node.perms, access):
             raise PermissionError(errno.EACCES, f"domain {domid} may not {VERB[access]} {path}")
         return node if target == path else None
+
+    def existing(self, domid: int, path: str, access: int, tx: Transaction | None) -> Node:
+        """The node, as `lookup` finds it; ``KeyError`` if it is missing."""
+        node = self.lookup(domid, path, access, tx)
+        if node is None:
+            raise KeyError(path)
+        return node
 
     def create(self, domid: int, path: str, tx: Transaction | None) -> Node:
         """construct_node: make ``path`` and its missing parents, inheriting permissions."""

@@ -129,7 +129,11 @@ class WatchTable:
 
     def watched_under(self, path: str) -> bool:
         """A change at ``path`` or anywhere below it may fire a watch (False: none can)."""
-        return path in self._below or bool(self._covering_of(path))
+        if path in self._below:  # a watch on it or below it
+            return True
+        # one on an ancestor: its parent's answer (a new path is not remembered for this)
+        cut = path.rfind("/")
+        return path != "/" and path[0] != "@" and bool(self._covering_of(path[:cut] or "/"))
 
     def of_domain(self, domid: int) -> int:
         return self._per_domain.get(domid, 0)
