@@ -12,12 +12,14 @@ pages) running a balloon:
   ``memory/target`` for every domain each second, through its own ``xs`` handle, for 60
   simulated seconds; every balloon reaches each target.
 
-Costs are CPU time (``time.process_time``, Python's garbage collector included), reported
+Costs are CPU time (``time.process_time``, Python's garbage collector included: a full
+collection before each timed part, so that no case pays for an earlier one's garbage), reported
 per domain (per domain and second for the policy); the summary shows them in ns.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -88,6 +90,7 @@ def test_host_creation(benchmark: BenchmarkFixture, small: bool,
     cpu: list[float] = []
 
     def create() -> xb.Hypervisor:
+        gc.collect()  # the earlier cases' garbage (whole hosts) is not this host's cost
         t = time.process_time()
         hv = build(n)
         cpu.append(time.process_time() - t)
@@ -111,6 +114,7 @@ def test_host_round_of_targets(benchmark: BenchmarkFixture, small: bool,
     def setup() -> tuple[tuple[xb.Hypervisor], dict[str, Any]]:
         hv = build(n)
         hv.sim.run()
+        gc.collect()  # the previous round's host goes before this one is timed
         return (hv,), {}
 
     def round_of_targets(hv: xb.Hypervisor) -> xb.Hypervisor:
@@ -140,6 +144,7 @@ def test_host_policy_minute(benchmark: BenchmarkFixture, small: bool,
         hv.sim.run()
         policy = EverySecond(shares)
         attach_policy(hv, policy)
+        gc.collect()
         return (hv, policy), {}
 
     def minute(hv: xb.Hypervisor, policy: EverySecond) -> tuple[xb.Hypervisor, EverySecond]:
