@@ -213,6 +213,11 @@ def test_domain_list_target_none_when_unparsable(machine: Machine) -> None:
     dom = hv.create_domain(512)
     hv.xenstore.write(f"{dom.home}/memory/target", "junk")
     assert ts.domain_list(hv)[0].target_mib is None
+    for junk in ("²", "", "1.5"):  # int() refuses each (the first is a digit to isdigit)
+        hv.xenstore.write(f"{dom.home}/memory/target", junk)
+        assert ts.domain_list(hv)[0].target_mib is None
+    hv.xenstore.rm(f"{dom.home}/memory/target")
+    assert ts.domain_list(hv)[0].target_mib is None
 
 
 def test_domain_table_prints_like_xl_list(machine: Machine) -> None:

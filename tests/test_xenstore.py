@@ -18,6 +18,25 @@ def test_read_write_and_missing_key() -> None:
         store.read("/local/domain/1/memory/static-max")
 
 
+def test_values_reads_many_paths_in_one_step() -> None:
+    """values: each path's value, None for a missing node or one made as a directory."""
+    store = xb.XenStore()
+    store.write("/local/domain/1/memory/target", "1024")
+    store.mkdir("/local/domain/2")
+    assert store.values(["/local/domain/1/memory/target", "/local/domain/2",
+                         "/local/domain/3/memory/target"]) == ["1024", None, None]
+    assert store.values(iter([])) == []
+
+
+def test_values_refuses_a_bad_path() -> None:
+    """A malformed path is refused as read refuses it (nothing is read)."""
+    store = xb.XenStore()
+    with pytest.raises(ValueError, match="malformed xenstore path"):
+        store.values(["/local/domain/1/"])
+    with pytest.raises(TypeError, match="must be a str"):
+        store.values([b"/local"])  # type: ignore[list-item]
+
+
 def test_watch_fires_on_registration_and_on_writes_below() -> None:
     """A watch fires once when registered and on every write at or below its path."""
     store = xb.XenStore()

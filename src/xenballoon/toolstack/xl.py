@@ -147,22 +147,27 @@ class DomainInfo:
 
 
 def domain_list(hv: Hypervisor) -> list[DomainInfo]:
-    """``xl list``: every live domain, by domid (Domain-0 first when the host has one)."""
+    """``xl list``: every live domain, by domid (Domain-0 first when the host has one).
+
+    One consistent view: the host's lock is held for the whole listing, and the targets
+    are read from the store in one step (domain 0 reads the nodes directly).
+    """
     infos = []
-    # The xenstore node is read directly (dom0 may read everything): no per-domain
-    # permission walk or path parsing, so a listing costs a few microseconds per domain.
-    read = hv.xenstore.read
-    for domid, dom in sorted(hv.domains.items()):
-        core = dom.handle
-        try:
-            target_kb: int | None = int(read(f"/local/domain/{domid}/memory/target"))
-        except (KeyError, ValueError):
-            target_kb = None
-        guest = dom.guest
-        balloon = guest.balloon if guest is not None else None
-        infos.append(DomainInfo(
-            domid, dom.name, int(core.tot_pages) >> _MIB, int(core.max_pages) >> _MIB,
-            None if target_kb is None else kb_to_pages(target_kb) >> _MIB,
-            None if balloon is None else balloon.state.name,
-            False if balloon is None else balloon.work_pending))
+    with hv.sim.lock:  # the world's lock (the host's)
+        domains = sorted(hv.domains.items())
+        targets = hv.xenstore.values(f"/local/domain/{domid}/memory/target"
+                                     for domid, _ in domains)
+        for (domid, dom), target in zip(domains, targets, strict=True):
+            core = dom.handle
+            try:
+                target_kb: int | None = None if target is None else int(target)
+            except ValueError:
+                target_kb = None
+            guest = dom.guest
+            balloon = guest.balloon if guest is not None else None
+            infos.append(DomainInfo(
+                domid, dom.name, int(core.tot_pages) >> _MIB, int(core.max_pages) >> _MIB,
+                None if target_kb is None else kb_to_pages(target_kb) >> _MIB,
+                None if balloon is None else balloon.state.name,
+                False if balloon is None else balloon.work_pending))
     return infos

@@ -124,6 +124,16 @@ class XenStore:
         """Commit (or abort) ``tid``: True, or False when the commit conflicts (EAGAIN)."""
         return self._dom0.transaction_end(tid, abort)
 
+    def values(self, paths: Iterable[str]) -> list[str | None]:
+        """Domain 0's read of each path in one step: its value, None where there is none.
+
+        For listings (``xl list`` reads every domain's target): the lock once, and no
+        permission walk or transaction (domain 0 may read everything).
+        """
+        get = self._tree.nodes.get
+        found = [get(canonical_path(path)) for path in paths]
+        return [None if node is None else node.value for node in found]
+
     def make_nodes(self, entries: Iterable[NodeEntry]) -> None:
         """Each entry's mkdir (value None) or write, then set_perms if given: one step."""
         make_nodes(self._tree, self._watches, entries)
